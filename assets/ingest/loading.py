@@ -1,0 +1,405 @@
+"""Load a retailer's raw files into typed, canonical DuckDB tables with every input row accounted for.
+
+Each input row ends in exactly one place: the canonical table, or `<table>_quarantine` with its raw
+values and the reason. Files are tracked in `load_audit`, so a re-run skips unchanged files, loads
+new ones and replaces the rows of changed ones. DuckDB does the reading and typing; Python only
+plans which files to load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from common.config import ConfigError, Settings, SourceConfig
+from common.warehouse import quote, run_sql, table_exists
+
+SQL = Path(__file__).parent / "sql"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """The canonical contract of one source: its table, columns, and unique key."""
+
+    source: str
+    table: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    key: str | None = None
+    passthrough: str | None = None  # config field listing extra columns kept as text
+
+    @property
+    def canonical(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"{self.table}_quarantine"
+
+
+SOURCES: dict[str, SourceSpec] = {
+    spec.source: spec
+    for spec in (
+        SourceSpec(
+            "purchases",
+            "purchases",
+            required=("customer_id", "order_ts"),
+            optional=(
+                "order_id", "product_id", "category", "channel", "store_id",
+                "quantity", "unit_price", "amount", "discount", "promo", "is_return",
+            ),
+        ),
+        SourceSpec("products", "products", required=("product_id", "category"), key="product_id"),
+        SourceSpec(
+            "customers", "customers", required=("customer_id",), optional=("registered_at",),
+            key="customer_id", passthrough="attributes",
+        ),
+        SourceSpec("events", "events", required=("customer_id", "event_ts", "event_type")),
+        SourceSpec(
+            "service_scores", "service_scores", required=("customer_id", "score_ts"), optional=("nps", "csi", "ces")
+        ),
+        SourceSpec(
+            "survey", "survey_responses", required=("respondent_id",), optional=("customer_id",),
+            key="respondent_id", passthrough="factors",
+        ),
+    )
+}
+
+
+@dataclass
+class SourcePlan:
+    """A validated source: its files and where each canonical column comes from."""
+
+    spec: SourceSpec
+    config: SourceConfig | None
+    files: list[Path] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> the file's column
+    passthrough: dict[str, str] = field(default_factory=dict)  # output name -> the file's column
+
+    @property
+    def fingerprint(self) -> str:
+        described = {
+            "config": self.config.model_dump(mode="json") if self.config else None,
+            "columns": self.columns,
+            "passthrough": self.passthrough,
+        }
+        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class FileLoad:
+    source_file: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+
+
+@dataclass
+class SourceLoad:
+    """What one sync of a source did, for the asset's metadata."""
+
+    table: str
+    loaded: list[FileLoad] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    full_reload: bool = False
+
+
+# --- planning: validate every source before anything is written ---------------------------------
+
+
+def plan_sources(settings: Settings) -> dict[str, SourcePlan]:
+    """Check every configured source against its files; raise ConfigError naming what is wrong."""
+    with duckdb.connect() as conn:
+        return {name: plan_source(conn, settings, spec) for name, spec in SOURCES.items()}
+
+
+def plan_source(conn: duckdb.DuckDBPyConnection, settings: Settings, spec: SourceSpec) -> SourcePlan:
+    config: SourceConfig | None = getattr(settings.sources, spec.source)
+    if config is None:
+        return SourcePlan(spec, None)
+    where = f"{settings.config_path}: source '{spec.source}'"
+    unknown = sorted(set(config.columns) - set(spec.canonical))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown canonical column '{unknown[0]}' in columns "
+            f"(known: {', '.join(spec.canonical)})"
+        )
+    files = settings.source_files(spec.source)
+    headers = {path: file_columns(conn, path, config) for path in files}
+    readable = {path: cols for path, cols in headers.items() if cols is not None}
+    columns: dict[str, str] = {}
+    for canonical in spec.canonical:
+        wanted = config.columns.get(canonical)
+        for path, cols in readable.items():
+            if wanted is not None and wanted not in cols:
+                raise ConfigError(
+                    f"{where}, column '{canonical}': mapped to '{wanted}', which is not in file {path} "
+                    f"(its columns: {', '.join(cols)})"
+                )
+        if wanted is not None:
+            columns[canonical] = wanted
+        elif readable and all(canonical in cols for cols in readable.values()):
+            columns[canonical] = canonical
+        elif canonical in spec.required and readable:
+            path = next(iter(readable))
+            raise ConfigError(
+                f"{where}, column '{canonical}': required but not mapped, and file {path} has no column "
+                f"of that name (its columns: {', '.join(readable[path])}); add it under columns:"
+            )
+    if spec.source == "purchases" and readable and "amount" not in columns and not {
+        "quantity", "unit_price"
+    } <= columns.keys():
+        raise ConfigError(
+            f"{where}, column 'amount': map either amount (line total) or both quantity and unit_price"
+        )
+    return SourcePlan(spec, config, files, columns, passthrough_columns(where, spec, config, columns, readable))
+
+
+def passthrough_columns(
+    where: str, spec: SourceSpec, config: SourceConfig, columns: dict[str, str], headers: dict[Path, list[str]]
+) -> dict[str, str]:
+    """Extra columns kept as text (customer attributes, survey factors): listed, or all the rest."""
+    if spec.passthrough is None or not headers:
+        return {}
+    listed = getattr(config, spec.passthrough)
+    if listed is None:
+        mapped = set(columns.values())
+        listed = [col for col in next(iter(headers.values())) if col not in mapped]
+    for path, cols in headers.items():
+        for col in listed:
+            if col not in cols:
+                raise ConfigError(
+                    f"{where}, column '{col}' (listed in {spec.passthrough}): not in file {path} "
+                    f"(its columns: {', '.join(cols)})"
+                )
+    return {snake_case(col): col for col in listed}
+
+
+def file_columns(conn: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> list[str] | None:
+    """The column names of a data file, or None for an empty file (it loads as zero rows)."""
+    if path.stat().st_size == 0:
+        return None
+    try:
+        rows = conn.execute(f"describe select * from {reader(path, config)}").fetchall()
+    except duckdb.Error as exc:
+        raise ConfigError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    return [row[0] for row in rows]
+
+
+def reader(path: Path, config: SourceConfig, store_rejects: bool = False) -> str:
+    """The DuckDB table function that reads one file, every CSV value as text."""
+    if path.name.lower().endswith(".parquet"):
+        return f"read_parquet({literal(str(path))})"
+    options = ["header = true", "all_varchar = true"]
+    if config.delimiter:
+        options.append(f"delim = {literal(config.delimiter)}")
+    if store_rejects:
+        options += ["store_rejects = true", "rejects_table = 'ingest_rejects'", "rejects_scan = 'ingest_reject_scans'"]
+    return f"read_csv({literal(str(path))}, {', '.join(options)})"
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def sync_source(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at: datetime) -> SourceLoad:
+    """Bring one canonical table in line with its files: load new and changed files, drop removed ones."""
+    spec = plan.spec
+    report = SourceLoad(spec.table)
+    run_sql(conn, SQL / "macros.sql")
+    run_sql(conn, SQL / "load_audit.sql")
+    run_sql(conn, SQL / "quarantine.sql", quarantine_table=quote(spec.quarantine_table))
+    audit = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "select source_file, size_bytes, modified_at, content_hash, config_fingerprint "
+            "from load_audit where source = ?",
+            [spec.source],
+        ).fetchall()
+    }
+    if any(entry[3] != plan.fingerprint for entry in audit.values()):
+        forget_source(conn, spec)
+        audit, report.full_reload = {}, True
+    # Created outside the load's transaction: DuckDB 2.0 loses filtered reads of a table that was
+    # created and filled in one transaction.
+    if not table_exists(conn, spec.table):
+        create_empty_table(conn, plan, run_started_at)
+    conn.begin()
+    try:
+        current = {str(path): path for path in plan.files}
+        for stale in sorted(audit.keys() - current.keys()):
+            forget_file(conn, spec, stale)
+            report.removed.append(stale)
+        for name, path in current.items():
+            stat = path.stat()
+            modified_at = datetime.fromtimestamp(stat.st_mtime)
+            known = audit.get(name)
+            if known and (known[0], known[1]) == (stat.st_size, modified_at):
+                report.unchanged.append(name)
+                continue
+            content_hash = file_hash(path)
+            if known and known[2] == content_hash:
+                conn.execute(
+                    "update load_audit set modified_at = ? where source = ? and source_file = ?",
+                    [modified_at, spec.source, name],
+                )
+                report.unchanged.append(name)
+                continue
+            forget_file(conn, spec, name)
+            loaded = load_file(conn, plan, path, run_started_at)
+            conn.execute(
+                "insert into load_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    spec.source, name, stat.st_size, modified_at, content_hash, plan.fingerprint,
+                    loaded.rows_read, loaded.rows_loaded, loaded.rows_quarantined, run_started_at,
+                ],
+            )
+            report.loaded.append(loaded)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return report
+
+
+def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run_started_at: datetime) -> FileLoad:
+    """Stage one file, then split its rows between the table and the quarantine."""
+    spec, name = plan.spec, str(path)
+    rejects: list[tuple] = []
+    if path.stat().st_size == 0:
+        stage_rows(conn, plan, empty_raw_rows(plan), run_started_at)
+    else:
+        stage_rows(conn, plan, raw_rows(plan, reader(path, plan.config, store_rejects=True)), run_started_at)
+        if not path.name.lower().endswith(".parquet"):
+            rejects = conn.execute(
+                "select line, error_type, error_message, csv_line from ingest_rejects order by line"
+            ).fetchall()
+            conn.execute("drop table if exists ingest_rejects; drop table if exists ingest_reject_scans")
+    conn.execute(
+        f"insert into {quote(spec.table)} by name "
+        f"select {canonical_columns(plan)}, ? as source_file from staged where quarantine_reason is null",
+        [name],
+    )
+    conn.execute(
+        f"insert into {quote(spec.quarantine_table)} by name "
+        "select ? as source_file, source_row, quarantine_reason as reason, to_json(raw)::varchar as raw_record, "
+        "? as quarantined_at from staged where quarantine_reason is not null",
+        [name, run_started_at],
+    )
+    if rejects:
+        conn.executemany(
+            f"insert into {quote(spec.quarantine_table)} "
+            "(source_file, source_line, reason, raw_line, quarantined_at) values (?, ?, ?, ?, ?)",
+            [
+                [name, line, f"unreadable line ({error_type.lower()}): {message}", raw_line, run_started_at]
+                for line, error_type, message, raw_line in rejects
+            ],
+        )
+    loaded = conn.execute(f"select count(*) from {quote(spec.table)} where source_file = ?", [name]).fetchone()[0]
+    quarantined = conn.execute(
+        f"select count(*) from {quote(spec.quarantine_table)} where source_file = ?", [name]
+    ).fetchone()[0]
+    rows_read = conn.execute("select count(*) from staged").fetchone()[0] + len(rejects)
+    conn.execute("drop table staged")
+    if loaded + quarantined != rows_read:
+        raise RuntimeError(
+            f"{name}: read {rows_read} rows but {loaded} loaded + {quarantined} quarantined; nothing was committed"
+        )
+    return FileLoad(name, rows_read, loaded, quarantined)
+
+
+def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, raw_rows_sql: str, run_started_at: datetime):
+    """Type the raw rows and give each its quarantine reason, into the temp table `staged`."""
+    spec, config = plan.spec, plan.config
+    conn.execute(f"create or replace temp view raw_rows as {raw_rows_sql}")
+    if spec.key:
+        existing = (
+            f"select {quote(spec.key)} as key from {quote(spec.table)}"
+            if table_exists(conn, spec.table)
+            else "select null::varchar as key where false"
+        )
+        conn.execute(f"create or replace temp view existing_keys as {existing}")
+    params = {
+        "timestamp_format": config.timestamp_format if config else None,
+        "run_started_at": run_started_at,
+        "return_order_prefix": getattr(config, "return_order_prefix", None),
+        "non_product_ids": list(getattr(config, "non_product_ids", None) or []) or [""],
+    }
+    select = (SQL / f"stage_{spec.source}.sql").read_text()
+    run_sql(conn, f"create or replace temp table staged as\n{select}", params)
+
+
+def raw_rows(plan: SourcePlan, reader_sql: str) -> str:
+    """Rename the file's columns to canonical names; every value stays text for the staging SQL."""
+    fields = ", ".join(
+        f"{literal(canonical)}: "
+        + (f"cast({quote(plan.columns[canonical])} as varchar)" if canonical in plan.columns else "null::varchar")
+        for canonical in plan.spec.canonical
+    )
+    passthrough = {out: f"cast({quote(col)} as varchar)" for out, col in plan.passthrough.items()}
+    fields += "".join(f", {literal('extra_' + out)}: {value}" for out, value in passthrough.items())
+    attributes = ""
+    if plan.spec.passthrough:
+        packed = ", ".join(f"{literal(out)}: to_text({value})" for out, value in passthrough.items())
+        attributes = f", {{{packed}}} as attributes" if packed else ", null::varchar as attributes"
+    return f"select row_number() over () as source_row, {{{fields}}} as raw{attributes} from {reader_sql}"
+
+
+def empty_raw_rows(plan: SourcePlan) -> str:
+    fields = ", ".join(f"{literal(canonical)}: null::varchar" for canonical in plan.spec.canonical)
+    attributes = ""
+    if plan.spec.passthrough:
+        packed = ", ".join(f"{literal(out)}: null::varchar" for out in plan.passthrough)
+        attributes = f", {{{packed}}} as attributes" if packed else ", null::varchar as attributes"
+    return f"select 0::bigint as source_row, {{{fields}}} as raw{attributes} where false"
+
+
+def canonical_columns(plan: SourcePlan) -> str:
+    """The staged columns that go into the canonical table; pass-through columns become columns of their own."""
+    if not plan.spec.passthrough:
+        return "* exclude (raw, quarantine_reason)"
+    unpacked = ", unnest(attributes)" if plan.passthrough else ""
+    return "* exclude (raw, quarantine_reason, attributes)" + unpacked
+
+
+def create_empty_table(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at: datetime) -> None:
+    """Create the canonical table with its typed columns, so an absent source still yields a table."""
+    stage_rows(conn, plan, empty_raw_rows(plan), run_started_at)
+    conn.execute(
+        f"create table {quote(plan.spec.table)} as "
+        f"select {canonical_columns(plan)}, ''::varchar as source_file from staged"
+    )
+    conn.execute("drop table staged")
+
+
+def forget_file(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, source_file: str) -> None:
+    for table in (spec.table, spec.quarantine_table):
+        if table_exists(conn, table):
+            conn.execute(f"delete from {quote(table)} where source_file = ?", [source_file])
+    conn.execute("delete from load_audit where source = ? and source_file = ?", [spec.source, source_file])
+
+
+def forget_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """Drop everything loaded from a source, for a full reload after its config changed."""
+    conn.execute(f"drop table if exists {quote(spec.table)}")
+    conn.execute(f"delete from {quote(spec.quarantine_table)}")
+    conn.execute("delete from load_audit where source = ?", [spec.source])
+
+
+def file_hash(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "blake2b").hexdigest()[:32]
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def snake_case(name: str) -> str:
+    cleaned = "".join(ch.lower() if ch.isalnum() else "_" for ch in name.strip())
+    return "_".join(part for part in cleaned.split("_") if part) or "column"

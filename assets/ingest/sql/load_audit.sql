@@ -1,0 +1,14 @@
+-- One row per input file currently loaded: what was read and where every row went.
+create table if not exists load_audit (
+    source varchar not null,
+    source_file varchar not null,
+    size_bytes bigint not null,
+    modified_at timestamp not null,
+    content_hash varchar not null,
+    config_fingerprint varchar not null,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    loaded_at timestamp not null,
+    primary key (source, source_file)
+)

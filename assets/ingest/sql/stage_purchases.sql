@@ -1,0 +1,80 @@
+-- Type one purchases file and say, for every row, why it cannot be loaded (null when it can).
+-- Returns keep their rows: negative quantity or amount, an is_return flag, or a return order-id
+-- prefix all mark a return, stored with negative quantity and amount.
+with
+
+typed as (
+    select
+        source_row,
+        raw,
+        to_text(raw.order_id) as order_id,
+        to_text(raw.customer_id) as customer_id,
+        to_text(raw.product_id) as product_id,
+        to_text(raw.store_id) as store_id,
+        to_text(raw.category) as category,
+        to_text(raw.channel) as channel,
+        to_number(raw.quantity) as quantity,
+        to_number(raw.unit_price) as unit_price,
+        to_number(raw.amount) as amount,
+        to_number(raw.discount) as discount,
+        to_flag(raw.promo) as promo,
+        to_flag(raw.is_return) as is_return_flag,
+        to_timestamp(raw.order_ts, $timestamp_format) as order_ts
+    from raw_rows
+),
+
+checked as (
+    select
+        *,
+        coalesce(amount, quantity * unit_price) as line_amount,
+        coalesce(
+            case when customer_id is null then 'missing customer_id' end,
+            case when is_blank(raw.order_ts) then 'missing order_ts' end,
+            unreadable(raw.order_ts, order_ts, 'order_ts', 'unparseable'),
+            case when order_ts > $run_started_at then 'order_ts in the future' end,
+            unreadable(raw.quantity, quantity, 'quantity', 'non-numeric'),
+            unreadable(raw.unit_price, unit_price, 'unit_price', 'non-numeric'),
+            unreadable(raw.amount, amount, 'amount', 'non-numeric'),
+            unreadable(raw.discount, discount, 'discount', 'non-numeric'),
+            unreadable(raw.promo, promo, 'promo', 'unrecognised flag in'),
+            unreadable(raw.is_return, is_return_flag, 'is_return', 'unrecognised flag in'),
+            case when line_amount is null then 'missing amount (neither amount nor quantity and unit_price)' end,
+            case when quantity = 0 then 'zero quantity' end,
+            case when unit_price = 0 or line_amount = 0 then 'zero price' end,
+            case when unit_price < 0 then 'negative unit_price' end,
+            case when row_number() over (partition by raw order by source_row) > 1
+                then 'exact duplicate of an earlier row' end
+        ) as quarantine_reason
+    from typed
+),
+
+flagged as (
+    select
+        *,
+        coalesce(is_return_flag, false)
+            or quantity < 0
+            or line_amount < 0
+            or coalesce(starts_with(order_id, $return_order_prefix), false) as is_return
+    from checked
+)
+
+select
+    source_row,
+    raw,
+    quarantine_reason,
+    order_id,
+    customer_id,
+    product_id,
+    store_id,
+    category,
+    channel,
+    case when is_return then -abs(quantity) else quantity end as quantity,
+    unit_price,
+    case when is_return then -abs(line_amount) else line_amount end as amount,
+    coalesce(discount, 0) as discount,
+    is_return,
+    coalesce(discount > 0, false) or coalesce(promo, false) as is_discounted,
+    coalesce(product_id in $non_product_ids, false) as is_non_product,
+    cast(order_ts as date) as order_date,
+    order_ts
+from flagged

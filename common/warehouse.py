@@ -1,0 +1,64 @@
+"""Running the project's SQL files against the DuckDB warehouse.
+
+SQL lives in `.sql` files beside the stage that owns it; this module is the one small helper that
+runs them, so every stage materializes tables the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def read_sql(path: Path, **identifiers: str) -> str:
+    """The SQL text of a file, with `{name}` placeholders filled by trusted identifiers."""
+    text = Path(path).read_text()
+    return text.format(**identifiers) if identifiers else text
+
+
+def run_sql(conn: duckdb.DuckDBPyConnection, sql: str | Path, params: dict | None = None, **identifiers: str):
+    """Execute SQL text or a `.sql` file, passing only the `$parameters` it uses."""
+    text = read_sql(sql, **identifiers) if isinstance(sql, Path) else sql
+    used = set(_PARAMETER.findall(text))
+    wanted = {name: value for name, value in (params or {}).items() if name in used}
+    missing = used - wanted.keys()
+    if missing:
+        raise ValueError(f"SQL {sql if isinstance(sql, Path) else '(inline)'} needs parameters {sorted(missing)}")
+    return conn.execute(text, wanted) if wanted else conn.execute(text)
+
+
+def create_table(
+    conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None, **identifiers: str
+) -> int:
+    """Materialize the SELECT in `sql_file` as `table` (replacing it) and return its row count."""
+    select = read_sql(sql_file, **identifiers).strip().rstrip(";")
+    run_sql(conn, f"create or replace table {quote(table)} as\n{select}", params)
+    return row_count(conn, table)
+
+
+def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    return conn.execute(f"select count(*) from {quote(table)}").fetchone()[0]
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = conn.execute(
+        "select count(*) from duckdb_tables() where table_name = ? and database_name = current_database()",
+        [table],
+    ).fetchone()[0]
+    return found > 0
+
+
+def table_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = conn.execute(
+        "select table_name from duckdb_tables() "
+        "where database_name = current_database() and not temporary order by table_name"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
