@@ -62,3 +62,14 @@ def table_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
 
 def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path) -> None:
+    """Define the SELECT in `sql_file` as `view`: for wide rows read once downstream, not worth a copy."""
+    select = read_sql(sql_file).strip().rstrip(";")
+    conn.execute(f"create or replace view {quote(view)} as\n{select}")
+
+
+def read_as_of(conn: duckdb.DuckDBPyConnection):
+    """The run's analysis date, as fixed by the `analysis_scope` asset."""
+    return conn.execute("select as_of from analysis_scope").fetchone()[0]

@@ -1,0 +1,1 @@
+"""Stage not built yet."""

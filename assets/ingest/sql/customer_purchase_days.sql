@@ -1,0 +1,38 @@
+-- One row per customer and day with any product line: same-day purchases are one purchase event,
+-- and returns are netted against the day they happen on. A day with only returns is kept (its
+-- refund counts against the customer's spend) but is not a purchase day.
+with
+
+purchase_lines as (
+    select * from purchase_lines
+),
+
+daily as (
+    select
+        customer_id,
+        order_date as purchase_date,
+        count(distinct coalesce(order_id, order_ts::varchar)) filter (where not is_return) as n_orders,
+        count(*) filter (where not is_return) as n_lines,
+        count(*) filter (where not is_return and is_discounted) as n_discounted_lines,
+        count(distinct category) filter (where not is_return) as n_categories,
+        coalesce(sum(quantity) filter (where not is_return), 0) as quantity,
+        coalesce(sum(amount) filter (where not is_return), 0) as gross_amount,
+        coalesce(-sum(amount) filter (where is_return), 0) as returned_amount
+    from purchase_lines
+    group by customer_id, order_date
+)
+
+select
+    customer_id,
+    purchase_date,
+    n_orders,
+    n_lines,
+    n_discounted_lines,
+    n_categories,
+    quantity,
+    gross_amount,
+    returned_amount,
+    gross_amount - returned_amount as net_amount,
+    n_lines > 0 as is_purchase_day,
+    returned_amount > 0 as has_return
+from daily

@@ -1,0 +1,43 @@
+"""Publish the warehouse for analysts: one Parquet file per table and a DuckDB snapshot.
+
+Each file is written beside its target and renamed over it, so an analyst who holds the previous
+snapshot open keeps reading it undisturbed and nobody ever sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from common.warehouse import quote, table_names
+
+SNAPSHOT = "lifecycle.duckdb"
+
+
+def publish_exports(conn: duckdb.DuckDBPyConnection, exports_dir: Path) -> dict[str, Path]:
+    """Write every warehouse table to `<exports>/<table>.parquet` and `<exports>/lifecycle.duckdb`."""
+    exports_dir.mkdir(parents=True, exist_ok=True)
+    published = {}
+    for table in table_names(conn):
+        target = exports_dir / f"{table}.parquet"
+        partial = exports_dir / f".{table}.parquet.partial"
+        conn.execute(f"copy {quote(table)} to '{partial}' (format parquet, compression zstd)")
+        os.replace(partial, target)
+        published[table] = target
+    published["snapshot"] = write_snapshot(conn, exports_dir / SNAPSHOT)
+    return published
+
+
+def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> Path:
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    source = conn.execute("select current_database()").fetchone()[0]
+    conn.execute(f"attach '{partial}' as snapshot")
+    try:
+        conn.execute(f"copy from database {quote(source)} to snapshot")
+    finally:
+        conn.execute("detach snapshot")
+    os.replace(partial, target)
+    return target
