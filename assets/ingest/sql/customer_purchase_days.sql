@@ -4,7 +4,7 @@
 with
 
 purchase_lines as (
-    select * from purchase_lines
+    select * from main.purchase_lines
 ),
 
 daily as (

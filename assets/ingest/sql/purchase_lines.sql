@@ -3,15 +3,15 @@
 with
 
 purchases as (
-    select * from purchases
+    select * from main.purchases
 ),
 
 products as (
-    select * from products
+    select * from main.products
 ),
 
 scope as (
-    select as_of from analysis_scope
+    select as_of from main.analysis_scope
 )
 
 select

@@ -1,0 +1,60 @@
+"""Shared test helpers: write a small config and input files, run assets, open the warehouse."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from pipelines.definitions import defs
+from pipelines.resources import build_resources, warehouse_path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """Write rows (dicts) as a CSV file with a header; columns default to the first row's keys."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = columns or list(rows[0])
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_config(folder: Path, settings: dict) -> Path:
+    path = folder / "lifecycle.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path
+
+
+def materialize(config_path: Path, home: Path, selection: str = "*", raise_on_error: bool = True):
+    """Run the real asset graph (or a selection of it) on a config, writing under `home`."""
+    return dg.materialize(
+        [*defs.assets, *(defs.asset_checks or [])],
+        selection=selection,
+        resources=build_resources(str(config_path), home),
+        raise_on_error=raise_on_error,
+    )
+
+
+def connect(home: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(warehouse_path(home)), read_only=read_only)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def requires_shared_data(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path}")
+    return path
