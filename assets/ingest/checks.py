@@ -117,8 +117,10 @@ def run_trust_checks(warehouse, table: str) -> Iterator[dg.AssetCheckResult]:
 def validate_table(conn, table: str, expectations: list[Expectation]) -> pd.DataFrame:
     """Run the expectations over the table in batches; one row per expectation with its failures."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     batches = context.data_sources.add_pandas("warehouse").add_dataframe_asset(table)
     definition = batches.add_batch_definition_whole_dataframe("batch")
     suite = gx.ExpectationSuite(name=table, expectations=[e.to_gx() for e in expectations])
