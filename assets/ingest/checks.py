@@ -8,6 +8,7 @@ DuckDB a batch at a time; GX is imported only when a check runs (its import take
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -25,8 +26,8 @@ EARLIEST_PLAUSIBLE = date(1990, 1, 1)
 class Expectation:
     """One GX expectation, named without importing GX."""
 
-    kind: str  # not_null | unique | between | in_set
-    column: str
+    kind: str  # not_null | unique | between | in_set | min_rows
+    column: str | None
     min_value: object = None
     max_value: object = None
     value_set: tuple = ()
@@ -36,6 +37,8 @@ class Expectation:
 
         if self.kind == "not_null":
             return gx.expectations.ExpectColumnValuesToNotBeNull(column=self.column)
+        if self.kind == "min_rows":
+            return gx.expectations.ExpectTableRowCountToBeBetween(min_value=self.min_value)
         if self.kind == "unique":
             return gx.expectations.ExpectColumnValuesToBeUnique(column=self.column)
         if self.kind == "between":
@@ -51,6 +54,7 @@ def not_null(*columns: str) -> list[Expectation]:
 
 TRUSTWORTHY: dict[str, list[Expectation]] = {
     "purchases": [
+        Expectation("min_rows", None, min_value=1),
         *not_null("customer_id", "order_ts", "order_date", "amount", "is_return", "is_non_product"),
         Expectation("in_set", "is_return", value_set=(True, False)),
     ],
@@ -82,7 +86,10 @@ def trust_check_specs(table: str) -> list[dg.AssetCheckSpec]:
     specs = [
         dg.AssetCheckSpec(
             f"{table}_trustworthy", asset=table, blocking=True,
-            description="Keys present (and unique where they identify a row); amounts and dates typed.",
+            description=(
+                "Keys present (and unique where they identify a row); amounts and dates typed; "
+                "purchases not empty."
+            ),
         )
     ]
     if table in plausible(date.today()):
@@ -124,24 +131,28 @@ def validate_table(conn, table: str, expectations: list[Expectation]) -> pd.Data
     batches = context.data_sources.add_pandas("warehouse").add_dataframe_asset(table)
     definition = batches.add_batch_definition_whole_dataframe("batch")
     suite = gx.ExpectationSuite(name=table, expectations=[e.to_gx() for e in expectations])
-    position_of = {(e.expectation_type, e.column): i for i, e in enumerate(suite.expectations)}
-    columns = ", ".join(sorted({quote(e.column) for e in expectations}))
+    position_of = {(e.expectation_type, getattr(e, "column", None)): i for i, e in enumerate(suite.expectations)}
+    columns = ", ".join(sorted({quote(e.column) for e in expectations if e.column}))
     unexpected = [0] * len(expectations)
     examples: list[list] = [[] for _ in expectations]
     reader = conn.execute(f"select {columns} from {quote(table)}").to_arrow_reader(BATCH_ROWS)
-    for record_batch in reader:
-        frame = record_batch.to_pandas()
+    frames = (batch.to_pandas() for batch in reader)
+    first = next(frames, None)
+    if first is None:  # an empty table is validated once, so row-count expectations can fail
+        first = conn.execute(f"select {columns} from {quote(table)} limit 0").df()
+    for frame in itertools.chain([first], frames):
         result = definition.get_batch(batch_parameters={"dataframe": frame}).validate(
             suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}
         )
         for outcome in result.results:
-            position = position_of[(outcome.expectation_config.type, outcome.expectation_config.kwargs["column"])]
+            config = outcome.expectation_config
+            position = position_of[(config.type, config.kwargs.get("column"))]
             unexpected[position] += outcome.result.get("unexpected_count") or (0 if outcome.success else 1)
             examples[position] += (outcome.result.get("partial_unexpected_list") or [])[:5]
     return pd.DataFrame(
         {
             "expectation": [e.kind for e in expectations],
-            "column": [e.column for e in expectations],
+            "column": [e.column or "(table)" for e in expectations],
             "unexpected": unexpected,
             "examples": [", ".join(map(str, found[:5])) for found in examples],
         }

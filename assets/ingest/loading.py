@@ -186,19 +186,21 @@ def file_columns(conn: duckdb.DuckDBPyConnection, path: Path, config: SourceConf
     if path.stat().st_size == 0:
         return None
     try:
-        rows = conn.execute(f"describe select * from {reader(path, config)}").fetchall()
+        rows = conn.execute(f"describe select * from {reader(path, config, header_only=True)}").fetchall()
     except duckdb.Error as exc:
         raise ConfigError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     return [row[0] for row in rows]
 
 
-def reader(path: Path, config: SourceConfig, store_rejects: bool = False) -> str:
+def reader(path: Path, config: SourceConfig, store_rejects: bool = False, header_only: bool = False) -> str:
     """The DuckDB table function that reads one file, every CSV value as text."""
     if path.name.lower().endswith(".parquet"):
         return f"read_parquet({literal(str(path))})"
     options = ["header = true", "all_varchar = true"]
     if config.delimiter:
         options.append(f"delim = {literal(config.delimiter)}")
+    if header_only:  # bad lines are the load's business, not the header check's
+        options.append("ignore_errors = true")
     if store_rejects:
         options += ["store_rejects = true", "rejects_table = 'ingest_rejects'", "rejects_scan = 'ingest_reject_scans'"]
     return f"read_csv({literal(str(path))}, {', '.join(options)})"
