@@ -1,0 +1,137 @@
+"""`make bench`: the project against plain baselines on a generated purchase log, in one run.
+
+Every contender runs in a fresh process; its time is measured around the work itself and its peak
+memory is the process's maximum resident set size. The figures are printed as a Markdown table
+and written to <LIFECYCLE_HOME>/bench/results.md, from where they are copied into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from common.config import outputs_home
+
+REPO = Path(__file__).resolve().parent.parent
+
+# (contender, what it is, which home it works in)
+PLAN = [
+    ("duckdb_read_csv", "DuckDB read_csv of the file (floor)", "floor"),
+    ("pandas_read_csv", "pandas.read_csv of the file", "floor"),
+    ("project_ingest", "project: load purchases (typing, quarantine, audit)", "staged"),
+    ("duckdb_customer_group_by", "DuckDB group-by per customer over the file (floor)", "floor"),
+    ("project_customer_value", "project: purchase days + RFM + CLV assets", "staged"),
+    ("pandas_lifetimes", "pandas + lifetimes script (summary, BG/NBD, Gamma-Gamma, CLV)", "floor"),
+    ("duckdb_purchases_pass", "DuckDB one pass over purchases (floor)", "staged"),
+    ("project_chains", "project: chain assets", "staged"),
+    ("project_whole_graph", "project: whole graph, fresh warehouse", "fresh"),
+]
+
+TARGETS = [
+    ("ingestion within 3x of DuckDB read_csv", "project_ingest", "duckdb_read_csv", 3.0),
+    ("RFM+CLV within 4x of one DuckDB group-by", "project_customer_value", "duckdb_customer_group_by", 4.0),
+    ("RFM+CLV at least 10x faster than pandas+lifetimes", "pandas_lifetimes", "project_customer_value", 1 / 10),
+    ("chains within 3x of one DuckDB pass", "project_chains", "duckdb_purchases_pass", 3.0),
+]
+MEMORY_TARGETS = {"project_ingest": 2048, "project_customer_value": 1536}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--skip", nargs="*", default=[], help="contenders to leave out, e.g. pandas_lifetimes")
+    args = parser.parse_args()
+
+    bench = outputs_home() / "bench"
+    bench.mkdir(parents=True, exist_ok=True)
+    csv = bench / f"purchases_{args.rows}.csv"
+    if not csv.exists():
+        print(f"generating {args.rows:,} purchase lines into {csv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "generator", "--rows", str(args.rows), "--out", str(csv)], check=True)
+    config = write_config(bench, csv)
+    homes = {name: bench / f"home_{name}" for name in ("floor", "staged", "fresh")}
+    for home in homes.values():
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+
+    results = {}
+    for name, label, home in PLAN:
+        if name in args.skip:
+            continue
+        print(f"running {name} ...", flush=True)
+        results[name] = {"label": label, **measure(name, config, homes[home], csv)}
+        print(f"  {results[name]['seconds']:.1f} s, peak {results[name]['peak_mb']:,.0f} MB", flush=True)
+
+    report = render(args.rows, csv, results)
+    (bench / "results.md").write_text(report)
+    (bench / "results.json").write_text(json.dumps(results, indent=2))
+    print("\n" + report)
+    return 0
+
+
+def write_config(bench: Path, csv: Path) -> Path:
+    config = bench / "bench.yaml"
+    columns = {"order_ts": "order_date", "product_id": "sku", "quantity": "qty", "store_id": "store"}
+    settings = {"sources": {"purchases": {"path": str(csv), "return_order_prefix": "R-", "columns": columns}}}
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return config
+
+
+def measure(name: str, config: Path, home: Path, csv: Path) -> dict:
+    """Run one contender in its own process; add its peak resident memory to what it reports."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.measure", name, str(config), str(home), str(csv)],
+        stdout=subprocess.PIPE, cwd=REPO, text=True,
+        env={**os.environ, "LIFECYCLE_HOME": str(home)},
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{name} failed with exit code {process.returncode}")
+    measured = json.loads(output.strip().splitlines()[-1])
+    return {**measured, "peak_mb": usage.ru_maxrss / 1024, "process_seconds": time.perf_counter() - started}
+
+
+def render(rows: int, csv: Path, results: dict) -> str:
+    size_mb = csv.stat().st_size / 1e6
+    lines = [
+        f"Purchase log: {rows:,} lines ({size_mb:,.0f} MB CSV), {os.cpu_count()} cores.",
+        "",
+        "| contender | seconds | rows/s | peak memory (MB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, result in results.items():
+        rate = f"{result['rows'] / result['seconds']:,.0f}" if result.get("rows") else ""
+        lines.append(f"| {result['label']} | {result['seconds']:.1f} | {rate} | {result['peak_mb']:,.0f} |")
+    lines += ["", "| target | measured | verdict |", "|---|---:|---|"]
+    for label, numerator, denominator, limit in TARGETS:
+        if numerator in results and denominator in results:
+            ratio = results[numerator]["seconds"] / results[denominator]["seconds"]
+            shown = f"{ratio:.2f}x" if limit >= 1 else f"{1 / ratio:.1f}x faster"
+            lines.append(f"| {label} | {shown} | {'met' if ratio <= limit else 'NOT met'} |")
+    for name, limit_mb in MEMORY_TARGETS.items():
+        if name in results:
+            peak = results[name]["peak_mb"]
+            lines.append(
+                f"| {results[name]['label']} under {limit_mb:,} MB | {peak:,.0f} MB | "
+                f"{'met' if peak <= limit_mb else 'NOT met'} |"
+            )
+    if "project_whole_graph" in results:
+        steps = results["project_whole_graph"].get("steps", {})
+        lines += ["", "Whole graph, seconds per asset step:", ""]
+        lines += [f"- {step}: {seconds:.1f}" for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

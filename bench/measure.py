@@ -1,0 +1,161 @@
+"""One benchmark contender, run in a process of its own so its peak memory is its own.
+
+`python -m bench.measure NAME CONFIG HOME CSV` prints one JSON line: the seconds of the measured
+work (imports and set-up excluded) and any counts worth reporting.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+MEMORY_LIMIT = "1GB"
+
+
+def duckdb_read_csv(config: Path, home: Path, csv: Path) -> dict:
+    """The floor for ingestion: DuckDB's own typed CSV reader into a table, nothing else."""
+    with duckdb.connect(str(home / "floor.duckdb"), config={"memory_limit": MEMORY_LIMIT}) as conn:
+        started = time.perf_counter()
+        conn.execute(f"create or replace table raw_purchases as select * from read_csv('{csv}')")
+        seconds = time.perf_counter() - started
+        rows = conn.execute("select count(*) from raw_purchases").fetchone()[0]
+    return {"seconds": seconds, "rows": rows}
+
+
+def pandas_read_csv(config: Path, home: Path, csv: Path) -> dict:
+    import pandas as pd
+
+    started = time.perf_counter()
+    frame = pd.read_csv(csv)
+    return {"seconds": time.perf_counter() - started, "rows": len(frame)}
+
+
+def project_ingest(config: Path, home: Path, csv: Path) -> dict:
+    """The project's purchases load: typing, quarantine, duplicates, audit (checks timed apart)."""
+    from assets.ingest.checks import TRUSTWORTHY, validate_table
+    from assets.ingest.loading import plan_sources, sync_source
+    from common.config import load_settings
+    from pipelines.resources import warehouse_path
+
+    database = warehouse_path(home)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(database), config={"memory_limit": MEMORY_LIMIT}) as conn:
+        started = time.perf_counter()
+        plans = plan_sources(load_settings(config))
+        report = sync_source(conn, plans["purchases"], datetime.now())
+        load_seconds = time.perf_counter() - started
+        for name in plans.keys() - {"purchases"}:
+            sync_source(conn, plans[name], datetime.now())  # unconfigured: empty tables for later stages
+        started = time.perf_counter()
+        outcome = validate_table(conn, "purchases", TRUSTWORTHY["purchases"])
+        check_seconds = time.perf_counter() - started
+    (load,) = report.loaded
+    return {
+        "seconds": load_seconds,
+        "check_seconds": check_seconds,
+        "rows": load.rows_read,
+        "rows_loaded": load.rows_loaded,
+        "rows_quarantined": load.rows_quarantined,
+        "checks_passed": bool((outcome["unexpected"] == 0).all()),
+    }
+
+
+def materialize_selection(config: Path, home: Path, selection: str) -> dict:
+    """Materialize part of the real graph; seconds are the sum of its steps' own durations."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.resources import build_resources
+
+    started = time.perf_counter()
+    result = dg.materialize(
+        [*defs.assets, *(defs.asset_checks or [])],
+        selection=selection,
+        resources=build_resources(str(config), home),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    wall = time.perf_counter() - started
+    steps = {
+        event.step_key: round(event.event_specific_data.duration_ms / 1000, 2)
+        for event in result.all_events
+        if event.event_type_value == "STEP_SUCCESS"
+    }
+    failed = [event.step_key for event in result.all_events if event.is_step_failure]
+    if failed or not steps:
+        raise SystemExit(f"selection {selection!r}: failed steps {failed}, succeeded {sorted(steps)}")
+    return {"seconds": sum(steps.values()), "wall_seconds": wall, "steps": steps, "failed_steps": failed}
+
+
+def project_customer_value(config: Path, home: Path, csv: Path) -> dict:
+    return materialize_selection(
+        config, home, "key:analysis_scope or key:purchase_lines or key:customer_purchase_days or group:customer_value"
+    )
+
+
+def project_chains(config: Path, home: Path, csv: Path) -> dict:
+    return materialize_selection(config, home, "group:chains")
+
+
+def project_whole_graph(config: Path, home: Path, csv: Path) -> dict:
+    return materialize_selection(config, home, "*")
+
+
+def duckdb_customer_group_by(config: Path, home: Path, csv: Path) -> dict:
+    """The floor for RFM+CLV: one DuckDB group-by per customer over the same purchase file."""
+    with duckdb.connect(config={"memory_limit": MEMORY_LIMIT}) as conn:
+        started = time.perf_counter()
+        customers = conn.execute(
+            f"""
+            select count(*) from (
+                select customer_id, count(distinct cast(order_date as date)) as purchase_days,
+                       max(cast(order_date as date)) as last_purchase, sum(qty * unit_price) as spend
+                from read_csv('{csv}')
+                group by customer_id
+            )
+            """
+        ).fetchone()[0]
+    return {"seconds": time.perf_counter() - started, "customers": customers}
+
+
+def duckdb_purchases_pass(config: Path, home: Path, csv: Path) -> dict:
+    """The floor for chains: one DuckDB aggregation pass over the loaded purchases table."""
+    from pipelines.resources import warehouse_path
+
+    with duckdb.connect(str(warehouse_path(home)), config={"memory_limit": MEMORY_LIMIT}) as conn:
+        started = time.perf_counter()
+        conn.execute(
+            "create or replace temp table one_pass as "
+            "select customer_id, order_date, sum(amount) as amount from purchases group by all"
+        )
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds}
+
+
+def pandas_lifetimes(config: Path, home: Path, csv: Path) -> dict:
+    from bench.clv_baseline import pandas_lifetimes_clv
+    from common.config import load_settings
+
+    settings = load_settings(config)
+    started = time.perf_counter()
+    result = pandas_lifetimes_clv(str(csv), str(settings.as_of) if settings.as_of else None, settings.time_unit)
+    return {"seconds": time.perf_counter() - started, "customers": len(result)}
+
+
+CONTENDERS = {
+    function.__name__: function
+    for function in (
+        duckdb_read_csv, pandas_read_csv, project_ingest, project_customer_value, project_chains,
+        project_whole_graph, duckdb_customer_group_by, duckdb_purchases_pass, pandas_lifetimes,
+    )
+}
+
+
+if __name__ == "__main__":
+    name, config, home, csv = sys.argv[1:5]
+    print(json.dumps(CONTENDERS[name](Path(config), Path(home), Path(csv))))
