@@ -274,14 +274,17 @@ def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run
     spec, name = plan.spec, str(path)
     rejects: list[tuple] = []
     if path.stat().st_size == 0:
-        stage_rows(conn, plan, empty_raw_rows(plan), run_started_at)
+        conn.execute(f"create or replace temp view raw_rows as {empty_raw_rows(plan)}")
     else:
-        stage_rows(conn, plan, raw_rows(plan, reader(path, plan.config, store_rejects=True)), run_started_at)
+        # Read once into a temp table: its rowid is the row's position in the file, for free.
+        conn.execute(f"create or replace temp table raw_file as select * from {reader(path, plan.config, True)}")
+        conn.execute(f"create or replace temp view raw_rows as {raw_rows(plan)}")
         if not path.name.lower().endswith(".parquet"):
             rejects = conn.execute(
                 "select line, error_type, error_message, csv_line from ingest_rejects order by line"
             ).fetchall()
             conn.execute("drop table if exists ingest_rejects; drop table if exists ingest_reject_scans")
+    stage_rows(conn, plan, run_started_at)
     conn.execute(
         f"insert into {quote(spec.table)} by name "
         f"select {canonical_columns(plan)}, ? as source_file from staged where quarantine_reason is null",
@@ -289,8 +292,9 @@ def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run
     )
     conn.execute(
         f"insert into {quote(spec.quarantine_table)} by name "
-        "select ? as source_file, source_row, quarantine_reason as reason, to_json(raw)::varchar as raw_record, "
-        "? as quarantined_at from staged where quarantine_reason is not null",
+        "select ? as source_file, staged.source_row, quarantine_reason as reason, "
+        "to_json(raw_rows.raw)::varchar as raw_record, ? as quarantined_at "
+        "from staged join raw_rows using (source_row) where quarantine_reason is not null",
         [name, run_started_at],
     )
     if rejects:
@@ -307,7 +311,7 @@ def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run
         f"select count(*) from {quote(spec.quarantine_table)} where source_file = ?", [name]
     ).fetchone()[0]
     rows_read = conn.execute("select count(*) from staged").fetchone()[0] + len(rejects)
-    conn.execute("drop table staged")
+    conn.execute("drop table staged; drop view raw_rows; drop table if exists raw_file")
     if loaded + quarantined != rows_read:
         raise RuntimeError(
             f"{name}: read {rows_read} rows but {loaded} loaded + {quarantined} quarantined; nothing was committed"
@@ -315,10 +319,10 @@ def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run
     return FileLoad(name, rows_read, loaded, quarantined)
 
 
-def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, raw_rows_sql: str, run_started_at: datetime):
-    """Type the raw rows and give each its quarantine reason, into the temp table `staged`."""
+def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at: datetime):
+    """Type the rows of `raw_rows` and give each its quarantine reason, into the temp table `staged`."""
     spec, config = plan.spec, plan.config
-    conn.execute(f"create or replace temp view raw_rows as {raw_rows_sql}")
+    run_sql(conn, f"create or replace temp table exact_duplicates as\n{(SQL / 'exact_duplicates.sql').read_text()}")
     if spec.key:
         existing = (
             f"select {quote(spec.key)} as key from {quote(spec.table)}"
@@ -334,9 +338,10 @@ def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, raw_rows_sql: 
     }
     select = (SQL / f"stage_{spec.source}.sql").read_text()
     run_sql(conn, f"create or replace temp table staged as\n{select}", params)
+    conn.execute("drop table exact_duplicates")
 
 
-def raw_rows(plan: SourcePlan, reader_sql: str) -> str:
+def raw_rows(plan: SourcePlan) -> str:
     """Rename the file's columns to canonical names; every value stays text for the staging SQL."""
     fields = ", ".join(
         f"{literal(canonical)}: "
@@ -349,7 +354,9 @@ def raw_rows(plan: SourcePlan, reader_sql: str) -> str:
     if plan.spec.passthrough:
         packed = ", ".join(f"{literal(out)}: to_text({value})" for out, value in passthrough.items())
         attributes = f", {{{packed}}} as attributes" if packed else ", null::varchar as attributes"
-    return f"select row_number() over () as source_row, {{{fields}}} as raw{attributes} from {reader_sql}"
+    # rowids of a table created inside a transaction start at a large offset: count from the first.
+    position = "rowid - (select min(rowid) from raw_file) + 1"
+    return f"select {position} as source_row, {{{fields}}} as raw{attributes} from raw_file"
 
 
 def empty_raw_rows(plan: SourcePlan) -> str:
@@ -364,19 +371,20 @@ def empty_raw_rows(plan: SourcePlan) -> str:
 def canonical_columns(plan: SourcePlan) -> str:
     """The staged columns that go into the canonical table; pass-through columns become columns of their own."""
     if not plan.spec.passthrough:
-        return "* exclude (raw, quarantine_reason)"
+        return "* exclude (source_row, quarantine_reason), source_row"
     unpacked = ", unnest(attributes)" if plan.passthrough else ""
-    return "* exclude (raw, quarantine_reason, attributes)" + unpacked
+    return "* exclude (source_row, quarantine_reason, attributes)" + unpacked + ", source_row"
 
 
 def create_empty_table(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at: datetime) -> None:
     """Create the canonical table with its typed columns, so an absent source still yields a table."""
-    stage_rows(conn, plan, empty_raw_rows(plan), run_started_at)
+    conn.execute(f"create or replace temp view raw_rows as {empty_raw_rows(plan)}")
+    stage_rows(conn, plan, run_started_at)
     conn.execute(
         f"create table {quote(plan.spec.table)} as "
         f"select {canonical_columns(plan)}, ''::varchar as source_file from staged"
     )
-    conn.execute("drop table staged")
+    conn.execute("drop table staged; drop view raw_rows")
 
 
 def forget_file(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, source_file: str) -> None:

@@ -20,11 +20,11 @@ checked as (
             case when is_blank(raw.event_ts) then 'missing event_ts' end,
             unreadable(raw.event_ts, event_ts, 'event_ts', 'unparseable'),
             case when event_ts > $run_started_at then 'event_ts in the future' end,
-            case when row_number() over (partition by raw order by source_row) > 1
+            case when source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end
         ) as quarantine_reason
     from typed
 )
 
-select source_row, raw, quarantine_reason, customer_id, event_type, event_ts
+select source_row, quarantine_reason, customer_id, event_type, event_ts
 from checked

@@ -16,7 +16,7 @@ checked as (
         coalesce(
             case when product_id is null then 'missing product_id' end,
             case when category is null then 'missing category' end,
-            case when row_number() over (partition by raw order by source_row) > 1
+            case when source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end,
             case when row_number() over (partition by product_id order by source_row) > 1
                 then 'duplicate product_id' end,
@@ -26,5 +26,5 @@ checked as (
     from typed
 )
 
-select source_row, raw, quarantine_reason, product_id, category
+select source_row, quarantine_reason, product_id, category
 from checked

@@ -1,4 +1,5 @@
 -- Type one purchases file and say, for every row, why it cannot be loaded (null when it can).
+-- amount is what the customer paid for the line: given, or quantity x unit_price less the discount.
 -- Returns keep their rows: negative quantity or amount, an is_return flag, or a return order-id
 -- prefix all mark a return, stored with negative quantity and amount.
 with
@@ -26,7 +27,7 @@ typed as (
 checked as (
     select
         *,
-        coalesce(amount, quantity * unit_price) as line_amount,
+        coalesce(amount, quantity * unit_price - sign(quantity) * abs(coalesce(discount, 0))) as line_amount,
         coalesce(
             case when customer_id is null then 'missing customer_id' end,
             case when is_blank(raw.order_ts) then 'missing order_ts' end,
@@ -42,7 +43,7 @@ checked as (
             case when quantity = 0 then 'zero quantity' end,
             case when unit_price = 0 or line_amount = 0 then 'zero price' end,
             case when unit_price < 0 then 'negative unit_price' end,
-            case when row_number() over (partition by raw order by source_row) > 1
+            case when source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end
         ) as quarantine_reason
     from typed
@@ -60,7 +61,6 @@ flagged as (
 
 select
     source_row,
-    raw,
     quarantine_reason,
     order_id,
     customer_id,
@@ -71,9 +71,9 @@ select
     case when is_return then -abs(quantity) else quantity end as quantity,
     unit_price,
     case when is_return then -abs(line_amount) else line_amount end as amount,
-    coalesce(discount, 0) as discount,
+    coalesce(abs(discount), 0) as discount,
     is_return,
-    coalesce(discount > 0, false) or coalesce(promo, false) as is_discounted,
+    coalesce(discount <> 0, false) or coalesce(promo, false) as is_discounted,
     coalesce(product_id in $non_product_ids, false) as is_non_product,
     cast(order_ts as date) as order_date,
     order_ts

@@ -26,11 +26,11 @@ checked as (
             unreadable(raw.ces, ces, 'ces', 'non-numeric'),
             case when nps not between 0 and 10 then 'nps outside 0-10' end,
             case when coalesce(nps, csi, ces) is null then 'no score (nps, csi and ces all empty)' end,
-            case when row_number() over (partition by raw order by source_row) > 1
+            case when source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end
         ) as quarantine_reason
     from typed
 )
 
-select source_row, raw, quarantine_reason, customer_id, nps, csi, ces, cast(score_ts as date) as score_date, score_ts
+select source_row, quarantine_reason, customer_id, nps, csi, ces, cast(score_ts as date) as score_date, score_ts
 from checked

@@ -17,7 +17,7 @@ checked as (
         *,
         coalesce(
             case when respondent_id is null then 'missing respondent_id' end,
-            case when row_number() over (partition by raw order by source_row) > 1
+            case when source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end,
             case when row_number() over (partition by respondent_id order by source_row) > 1
                 then 'duplicate respondent_id' end,
@@ -27,5 +27,5 @@ checked as (
     from typed
 )
 
-select source_row, raw, quarantine_reason, respondent_id, customer_id, attributes
+select source_row, quarantine_reason, respondent_id, customer_id, attributes
 from checked
