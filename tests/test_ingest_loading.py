@@ -198,3 +198,25 @@ def test_the_online_retail_file_is_fully_accounted_for(tmp_path):
         assert loaded[0] == 4_371
         assert loaded[1] > 8_000  # cancellations are kept, as returns
         assert loaded[2] > 390_000
+
+
+def test_the_shipped_sample_loads_with_exactly_its_planted_mess_quarantined():
+    plans = plan_sources(load_settings(REPO / "lifecycle.yaml"))
+    with duckdb.connect() as conn:
+        for plan in plans.values():
+            sync_source(conn, plan, NOW.replace(year=2026))
+        reasons = dict(conn.execute("select reason, count(*) from purchases_quarantine group by 1").fetchall())
+        assert reasons == {
+            "unparseable order_ts": 5,
+            "missing customer_id": 3,
+            "exact duplicate of an earlier row": 3,
+            "non-numeric unit_price": 2,
+            "zero price": 2,
+        }
+        survey = conn.execute("select reason, count(*) from survey_responses_quarantine group by 1").fetchall()
+        assert survey == [("exact duplicate of an earlier row", 2)]
+        counts = conn.execute(
+            "select (select count(*) from purchases), (select count(*) from products), "
+            "(select count(*) from customers), (select count(*) from survey_responses)"
+        ).fetchone()
+        assert counts == (51_139, 189, 3_530, 600)
