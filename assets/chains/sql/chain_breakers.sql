@@ -1,0 +1,79 @@
+-- What stands on the purchases that end a chain, against those that continue one: per category,
+-- product, channel and discount use, the share of purchase days that ended the chain, its lift over
+-- the base rate, and a one-proportion z-test against the base rate. Values seen on fewer than
+-- $min_support decided purchase days, or not significant at 5%, are kept but not flagged.
+with
+
+decided as (
+    select customer_id, purchase_date, chain_label = 'ended' as is_ended
+    from main.purchase_chains
+    where chain_label in ('continued', 'ended')
+),
+
+lines as (
+    select customer_id, order_date as purchase_date, category, product_id, channel, is_discounted
+    from main.purchase_lines
+    where not is_return
+),
+
+day_attributes as (
+    select distinct customer_id, purchase_date, 'category' as dimension, category as value
+    from lines where category is not null
+    union all
+    select distinct customer_id, purchase_date, 'product', product_id
+    from lines where product_id is not null
+    union all
+    select distinct customer_id, purchase_date, 'channel', channel
+    from lines where channel is not null
+    union all
+    select customer_id, purchase_date, 'discount',
+        case when bool_or(is_discounted) then 'discounted' else 'full price' end
+    from lines
+    group by customer_id, purchase_date
+),
+
+base as (
+    select avg(is_ended::double) as base_end_rate
+    from decided
+),
+
+counted as (
+    select
+        dimension,
+        value,
+        count(*) as purchase_days,
+        count(*) filter (where is_ended) as ended,
+        count(*) filter (where not is_ended) as continued
+    from day_attributes
+    join decided using (customer_id, purchase_date)
+    group by dimension, value
+),
+
+scored as (
+    select
+        counted.*,
+        ended / purchase_days as end_rate,
+        base_end_rate,
+        (ended / purchase_days) / nullif(base_end_rate, 0) as lift,
+        (ended / purchase_days - base_end_rate)
+            / nullif(sqrt(base_end_rate * (1 - base_end_rate) / purchase_days), 0) as z_score
+    from counted, base
+)
+
+select
+    dimension,
+    value,
+    purchase_days,
+    ended,
+    continued,
+    end_rate,
+    base_end_rate,
+    lift,
+    z_score,
+    purchase_days >= $min_support and z_score > 1.96 as is_chain_breaker,
+    purchase_days >= $min_support and z_score < -1.96 as is_chain_keeper,
+    row_number() over (
+        partition by dimension
+        order by (purchase_days >= $min_support) desc, lift desc, purchase_days desc
+    ) as breaker_rank
+from scored

@@ -1,0 +1,190 @@
+"""Repeat-purchase chains: a purchase continues the chain when the next one follows within 7 days."""
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from assets.chains.building import build_chain_tables
+from common.config import ChainSettings
+from common.warehouse import create_table
+from conftest import REPO, connect, materialize, requires_shared_data
+
+INGEST_SQL = REPO / "assets" / "ingest" / "sql"
+AS_OF = date(2024, 3, 31)
+
+
+def shop(lines: list[tuple], as_of: date = AS_OF, settings: ChainSettings = ChainSettings()):
+    """A warehouse with the given purchase lines (customer, date, category, is_return[, channel,
+    is_discounted]) and every chain table built from them by the real SQL."""
+    conn = duckdb.connect()
+    conn.execute(
+        "create table purchase_lines (order_id varchar, customer_id varchar, product_id varchar, "
+        "store_id varchar, category varchar, channel varchar, quantity double, unit_price double, "
+        "amount double, discount double, is_return boolean, is_discounted boolean, order_date date, "
+        "order_ts timestamp)"
+    )
+    for number, line in enumerate(lines):
+        customer, day, category, is_return, *rest = line
+        channel, is_discounted = rest or ("store", False)
+        conn.execute(
+            "insert into purchase_lines values (?, ?, ?, null, ?, ?, 1, 10, ?, 0, ?, ?, ?, ?)",
+            [f"O{number}", customer, category, category, channel, -10 if is_return else 10,
+             is_return, is_discounted, day, day],
+        )
+    conn.execute("create table analysis_scope as select ?::date as as_of", [as_of])
+    create_table(conn, "customer_purchase_days", INGEST_SQL / "customer_purchase_days.sql")
+    build_chain_tables(conn, settings)
+    return conn
+
+
+def labels(conn, customer: str) -> list[tuple]:
+    return conn.execute(
+        "select purchase_date::varchar, chain_label, chain_position, chain_length from purchase_chains "
+        "where customer_id = ? order by purchase_date",
+        [customer],
+    ).fetchall()
+
+
+def test_a_purchase_exactly_seven_days_before_the_next_continues_and_eight_days_ends_the_chain():
+    conn = shop([
+        ("A", date(2024, 1, 1), "paint", False),
+        ("A", date(2024, 1, 8), "paint", False),
+        ("A", date(2024, 1, 16), "tools", False),
+    ])
+    assert labels(conn, "A") == [
+        ("2024-01-01", "continued", 1, 2),
+        ("2024-01-08", "ended", 2, 2),
+        ("2024-01-16", "ended", 1, 1),
+    ]
+
+
+def test_same_day_purchases_are_one_purchase_event():
+    conn = shop([
+        ("B", date(2024, 2, 1), "paint", False),
+        ("B", date(2024, 2, 1), "tools", False),
+        ("B", date(2024, 2, 3), "decor", False),
+    ])
+    assert labels(conn, "B") == [("2024-02-01", "continued", 1, 2), ("2024-02-03", "ended", 2, 2)]
+
+
+def test_a_return_between_purchases_is_not_a_purchase_and_does_not_extend_the_chain():
+    conn = shop([
+        ("C", date(2024, 1, 10), "paint", False),
+        ("C", date(2024, 1, 12), "paint", True),
+        ("C", date(2024, 1, 20), "paint", False),
+    ])
+    assert labels(conn, "C") == [("2024-01-10", "ended", 1, 1), ("2024-01-20", "ended", 1, 1)]
+    days = conn.execute("select days_to_next from purchase_chains where customer_id = 'C' order by 1").fetchall()
+    assert days == [(10,), (None,)]
+
+
+def test_a_purchase_whose_window_reaches_past_as_of_is_open_never_ended():
+    conn = shop([
+        ("D", date(2024, 3, 20), "paint", False),
+        ("D", date(2024, 3, 27), "paint", False),
+    ])
+    assert labels(conn, "D") == [("2024-03-20", "continued", 1, 2), ("2024-03-27", "open", 2, 2)]
+
+
+def test_the_last_purchase_exactly_window_days_before_as_of_is_decided():
+    conn = shop([("E", date(2024, 3, 24), "paint", False)])
+    assert labels(conn, "E") == [("2024-03-24", "ended", 1, 1)]
+
+
+def test_customer_summary_counts_chains_and_leaves_open_purchases_out_of_the_continued_share():
+    conn = shop([
+        ("A", date(2024, 1, 1), "paint", False),
+        ("A", date(2024, 1, 8), "paint", False),
+        ("A", date(2024, 1, 16), "tools", False),
+        ("D", date(2024, 3, 20), "paint", False),
+        ("D", date(2024, 3, 27), "paint", False),
+    ])
+    summary = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "select customer_id, n_chains, mean_chain_length, max_chain_length, share_continued, "
+            "days_since_chain_end, has_open_chain from customer_chain_summary"
+        ).fetchall()
+    }
+    assert summary["A"] == (2, 1.5, 2, pytest.approx(1 / 3), (AS_OF - date(2024, 1, 16)).days, False)
+    assert summary["D"] == (1, 2.0, 2, 1.0, None, True)
+
+
+def test_a_category_that_always_ends_chains_is_flagged_as_a_breaker_and_its_opposite_as_a_keeper():
+    lines = []
+    for number in range(40):
+        customer = f"K{number:02d}"
+        lines += [(customer, date(2024, 1, 1), "paint", False), (customer, date(2024, 1, 3), "decor", False)]
+    conn = shop(lines)
+    rows = conn.execute(
+        "select value, purchase_days, ended, end_rate, lift, is_chain_breaker, is_chain_keeper "
+        "from chain_breakers where dimension = 'category' order by value"
+    ).fetchall()
+    assert rows == [
+        ("decor", 40, 40, 1.0, 2.0, True, False),
+        ("paint", 40, 0, 0.0, 0.0, False, True),
+    ]
+
+
+def test_small_numbers_never_top_the_breaker_list():
+    lines = [("S1", date(2024, 1, 1), "rare", False)]
+    for number in range(40):
+        lines += [(f"K{number:02d}", date(2024, 1, 1), "paint", False), (f"K{number:02d}", date(2024, 1, 3), "decor", False)]
+    conn = shop(lines)
+    rare = conn.execute(
+        "select end_rate, is_chain_breaker, breaker_rank from chain_breakers where value = 'rare'"
+    ).fetchone()
+    assert rare[0] == 1.0 and rare[1] is False and rare[2] > 1
+
+
+def test_repeat_timing_reports_quartiles_of_days_between_purchases_and_to_the_second_purchase():
+    conn = shop([
+        ("T1", date(2024, 1, 1), "paint", False),
+        ("T1", date(2024, 1, 3), "paint", False),
+        ("T1", date(2024, 1, 13), "paint", False),
+        ("T2", date(2024, 1, 1), "tools", False),
+        ("T2", date(2024, 1, 5), "tools", False),
+    ])
+    timing = {
+        (measure, category): (n, median)
+        for measure, category, n, median in conn.execute(
+            "select measure, category, intervals, median_days from repeat_timing"
+        ).fetchall()
+    }
+    assert timing[("days_between_purchases", "(all)")] == (3, 4.0)
+    assert timing[("days_to_second_purchase", "(all)")] == (2, 3.0)
+    assert timing[("days_to_second_purchase", "tools")] == (1, 4.0)
+
+
+def straightforward_labels(purchases: pd.DataFrame, as_of: date, window: int = 7) -> pd.DataFrame:
+    """The chain labels computed the obvious way in pandas, independently of the SQL."""
+    days = (
+        purchases[~purchases.is_return & ~purchases.is_non_product & (purchases.order_date <= pd.Timestamp(as_of))]
+        [["customer_id", "order_date"]].drop_duplicates().sort_values(["customer_id", "order_date"])
+    )
+    following = days.groupby("customer_id")["order_date"].shift(-1)
+    gap = (following - days.order_date).dt.days
+    window_closed = days.order_date + pd.Timedelta(days=window) <= pd.Timestamp(as_of)
+    days["expected"] = "open"
+    days.loc[window_closed, "expected"] = "ended"
+    days.loc[gap <= window, "expected"] = "continued"
+    return days.rename(columns={"order_date": "purchase_date"})
+
+
+def test_on_online_retail_the_labels_agree_with_a_straightforward_computation(tmp_path: Path, home):
+    requires_shared_data("online_retail/online_retail.csv.gz")
+    assert materialize(REPO / "examples" / "online_retail.yaml", home, selection="group:ingest or group:prepare or group:chains").success
+    with connect(home) as conn:
+        as_of = conn.execute("select as_of from analysis_scope").fetchone()[0]
+        purchases = conn.execute(
+            "select customer_id, order_date::timestamp as order_date, is_return, is_non_product from purchases"
+        ).df()
+        chains = conn.execute("select customer_id, purchase_date::timestamp as purchase_date, chain_label from purchase_chains").df()
+    expected = straightforward_labels(purchases, as_of)
+    compared = expected.merge(chains, on=["customer_id", "purchase_date"], how="outer", indicator=True)
+    assert (compared["_merge"] == "both").all()
+    assert (compared["expected"] == compared["chain_label"]).all()
+    assert set(compared["chain_label"]) == {"continued", "ended", "open"}
