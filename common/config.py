@@ -45,11 +45,13 @@ class SourceConfig(Strict):
     columns: dict[str, str] = Field(default_factory=dict)
     timestamp_format: str | None = None
     delimiter: str | None = None
+    keep_exact_duplicates: bool = False  # some logs legitimately repeat a line (two identical orders)
 
 
 class PurchasesSource(SourceConfig):
     return_order_prefix: str | None = None
     non_product_ids: list[str] = Field(default_factory=list)
+    keep_zero_amounts: bool = False  # free items are purchases for some retailers, noise for others
 
 
 class ProductsSource(SourceConfig):
@@ -88,7 +90,6 @@ class ClvSettings(Strict):
     """BG/NBD + Gamma-Gamma settings (issue: RFM and CLTV)."""
 
     annual_discount_rate: float = 0.10
-    horizon_months: int = 12
     holdout_fraction: float = 0.25
     holdout_periods: int | None = None
     penalizer: float = 0.0

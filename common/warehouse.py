@@ -28,7 +28,8 @@ def run_sql(conn: duckdb.DuckDBPyConnection, sql: str | Path, params: dict | Non
     missing = used - wanted.keys()
     if missing:
         raise ValueError(f"SQL {sql if isinstance(sql, Path) else '(inline)'} needs parameters {sorted(missing)}")
-    return conn.execute(text, wanted) if wanted else conn.execute(text)
+    # Drained here: DuckDB 2.0 refuses further work on a connection with an unfinished result.
+    return (conn.execute(text, wanted) if wanted else conn.execute(text)).fetchall()
 
 
 def create_table(
@@ -41,14 +42,14 @@ def create_table(
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
-    return conn.execute(f"select count(*) from {quote(table)}").fetchone()[0]
+    return conn.execute(f"select count(*) from {quote(table)}").fetchall()[0][0]
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     found = conn.execute(
         "select count(*) from duckdb_tables() where table_name = ? and database_name = current_database()",
         [table],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return found > 0
 
 
@@ -72,4 +73,14 @@ def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path) -> N
 
 def read_as_of(conn: duckdb.DuckDBPyConnection):
     """The run's analysis date, as fixed by the `analysis_scope` asset."""
-    return conn.execute("select as_of from analysis_scope").fetchone()[0]
+    return conn.execute("select as_of from analysis_scope").fetchall()[0][0]
+
+
+def create_table_from_frame(conn: duckdb.DuckDBPyConnection, table: str, frame) -> int:
+    """Store a small DataFrame (model parameters, a backtest summary) as a warehouse table."""
+    conn.register("frame_to_store", frame)
+    try:
+        conn.execute(f"create or replace table {quote(table)} as select * from frame_to_store")
+    finally:
+        conn.unregister("frame_to_store")
+    return row_count(conn, table)

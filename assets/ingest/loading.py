@@ -335,6 +335,8 @@ def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at
         "run_started_at": run_started_at,
         "return_order_prefix": getattr(config, "return_order_prefix", None),
         "non_product_ids": list(getattr(config, "non_product_ids", None) or []) or [""],
+        "keep_exact_duplicates": bool(config and config.keep_exact_duplicates),
+        "keep_zero_amounts": bool(getattr(config, "keep_zero_amounts", False)),
     }
     select = (SQL / f"stage_{spec.source}.sql").read_text()
     run_sql(conn, f"create or replace temp table staged as\n{select}", params)

@@ -18,7 +18,7 @@ checked as (
             case when customer_id is null then 'missing customer_id' end,
             unreadable(raw.registered_at, registered_at, 'registered_at', 'unparseable'),
             case when registered_at > $run_started_at then 'registered_at in the future' end,
-            case when source_row in (select source_row from exact_duplicates)
+            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end,
             case when row_number() over (partition by customer_id order by source_row) > 1
                 then 'duplicate customer_id' end,

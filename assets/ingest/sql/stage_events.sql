@@ -20,7 +20,7 @@ checked as (
             case when is_blank(raw.event_ts) then 'missing event_ts' end,
             unreadable(raw.event_ts, event_ts, 'event_ts', 'unparseable'),
             case when event_ts > $run_started_at then 'event_ts in the future' end,
-            case when source_row in (select source_row from exact_duplicates)
+            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end
         ) as quarantine_reason
     from typed

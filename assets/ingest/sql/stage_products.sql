@@ -16,7 +16,7 @@ checked as (
         coalesce(
             case when product_id is null then 'missing product_id' end,
             case when category is null then 'missing category' end,
-            case when source_row in (select source_row from exact_duplicates)
+            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end,
             case when row_number() over (partition by product_id order by source_row) > 1
                 then 'duplicate product_id' end,

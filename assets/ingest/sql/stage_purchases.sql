@@ -41,9 +41,9 @@ checked as (
             unreadable(raw.is_return, is_return_flag, 'is_return', 'unrecognised flag in'),
             case when line_amount is null then 'missing amount (neither amount nor quantity and unit_price)' end,
             case when quantity = 0 then 'zero quantity' end,
-            case when unit_price = 0 or line_amount = 0 then 'zero price' end,
+            case when not $keep_zero_amounts and (unit_price = 0 or line_amount = 0) then 'zero price' end,
             case when unit_price < 0 then 'negative unit_price' end,
-            case when source_row in (select source_row from exact_duplicates)
+            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end
         ) as quarantine_reason
     from typed
@@ -52,10 +52,13 @@ checked as (
 flagged as (
     select
         *,
-        coalesce(is_return_flag, false)
+        coalesce(
+            is_return_flag
             or quantity < 0
             or line_amount < 0
-            or coalesce(starts_with(order_id, $return_order_prefix), false) as is_return
+            or starts_with(order_id, $return_order_prefix),
+            false
+        ) as is_return
     from checked
 )
 

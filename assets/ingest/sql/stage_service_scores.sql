@@ -26,7 +26,7 @@ checked as (
             unreadable(raw.ces, ces, 'ces', 'non-numeric'),
             case when nps not between 0 and 10 then 'nps outside 0-10' end,
             case when coalesce(nps, csi, ces) is null then 'no score (nps, csi and ces all empty)' end,
-            case when source_row in (select source_row from exact_duplicates)
+            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end
         ) as quarantine_reason
     from typed

@@ -17,7 +17,7 @@ checked as (
         *,
         coalesce(
             case when respondent_id is null then 'missing respondent_id' end,
-            case when source_row in (select source_row from exact_duplicates)
+            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
                 then 'exact duplicate of an earlier row' end,
             case when row_number() over (partition by respondent_id order by source_row) > 1
                 then 'duplicate respondent_id' end,

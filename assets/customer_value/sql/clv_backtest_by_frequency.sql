@@ -1,0 +1,28 @@
+-- Predicted against actual repeat purchases in the holdout, by calibration frequency (0..6, 7+).
+with
+
+calibration as (
+    select * from main.clv_calibration_summary
+),
+
+compared as (
+    select
+        case when calibration.frequency >= 7 then '7+' else calibration.frequency::varchar end as calibration_frequency,
+        least(calibration.frequency, 7) as frequency_order,
+        predictions.predicted_purchases,
+        holdout.actual_purchases
+    from calibration
+    join backtest_predictions as predictions using (frequency, recency, T)
+    join main.clv_holdout as holdout using (customer_id)
+)
+
+select
+    calibration_frequency,
+    count(*) as customers,
+    sum(predicted_purchases) as predicted_purchases,
+    sum(actual_purchases) as actual_purchases,
+    avg(predicted_purchases) as mean_predicted,
+    avg(actual_purchases) as mean_actual
+from compared
+group by calibration_frequency, frequency_order
+order by frequency_order

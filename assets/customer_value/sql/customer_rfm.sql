@@ -1,0 +1,83 @@
+-- Recency, frequency and monetary value per customer as of the analysis date, scored 1-5 against the
+-- customer base and named by the RFM segment map (see the README). A purchase day is one purchase
+-- however many orders it holds; refunds, also those on days without a purchase, reduce spend.
+with
+
+purchase_days as (
+    select * from main.customer_purchase_days
+),
+
+scope as (
+    select as_of from main.analysis_scope
+),
+
+per_customer as (
+    select
+        customer_id,
+        count(*) filter (where is_purchase_day) as frequency,
+        sum(net_amount) as total_net_spend,
+        min(purchase_date) filter (where is_purchase_day) as first_purchase_date,
+        max(purchase_date) filter (where is_purchase_day) as last_purchase_date
+    from purchase_days
+    group by customer_id
+    having count(*) filter (where is_purchase_day) > 0
+),
+
+measured as (
+    select
+        customer_id,
+        (select as_of from scope) - last_purchase_date as recency_days,
+        frequency,
+        total_net_spend / frequency as monetary,
+        total_net_spend,
+        (select as_of from scope) - first_purchase_date as tenure_days,
+        first_purchase_date,
+        last_purchase_date
+    from per_customer
+),
+
+-- Quintiles by rank, so customers with equal values always get equal scores.
+scored as (
+    select
+        *,
+        least(5, 1 + floor(5 * (rank() over (order by recency_days desc) - 1) / count(*) over ()))::integer as r_score,
+        least(5, 1 + floor(5 * (rank() over (order by frequency) - 1) / count(*) over ()))::integer as f_score,
+        least(5, 1 + floor(5 * (rank() over (order by monetary) - 1) / count(*) over ()))::integer as m_score
+    from measured
+),
+
+segmented as (
+    select
+        *,
+        round((f_score + m_score) / 2)::integer as fm_score
+    from scored
+)
+
+select
+    customer_id,
+    recency_days,
+    frequency,
+    monetary,
+    total_net_spend,
+    tenure_days,
+    r_score,
+    f_score,
+    m_score,
+    r_score::varchar || f_score::varchar || m_score::varchar as rfm_score,
+    case
+        when r_score >= 4 and fm_score >= 4 then 'Champions'
+        when r_score >= 3 and fm_score >= 3 then 'Loyal'
+        when r_score >= 4 and frequency = 1 then 'New'
+        when r_score >= 4 then 'Potential loyalists'
+        when r_score = 3 and frequency = 1 then 'Promising'
+        when r_score = 3 then 'Need attention'
+        when r_score = 2 and fm_score >= 3 then 'At risk'
+        when r_score = 2 then 'About to sleep'
+        when fm_score >= 4 then 'Cannot lose them'
+        when fm_score = 3 then 'At risk'
+        when fm_score = 2 then 'Hibernating'
+        else 'Lost'
+    end as rfm_segment,
+    first_purchase_date,
+    last_purchase_date
+from segmented

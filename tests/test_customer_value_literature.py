@@ -1,0 +1,78 @@
+"""The pipeline reproduces the published BG/NBD and Gamma-Gamma fits on the CDNOW sample.
+
+CDNOW_sample.txt ships inside `lifetimes`: 2,357 customers' purchases from 1997-01 to 1998-06.
+Fader, Hardie & Lee (2005) fit BG/NBD on the 39 weeks to 1997-09-30: r=0.243, alpha=4.414, a=0.793,
+b=2.426; Fader & Hardie's Gamma-Gamma on the same period gives p=6.25, q=3.74, gamma=15.44.
+"""
+
+from pathlib import Path
+
+import lifetimes
+import pandas as pd
+import pytest
+
+from conftest import connect, materialize, write_config
+
+CDNOW = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_sample.txt"
+BG_NBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
+
+
+@pytest.fixture(scope="module")
+def cdnow_fit(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cdnow")
+    transactions = pd.read_csv(
+        CDNOW, sep=r"\s+", header=None, names=["customer", "id", "date", "cds", "dollars"], dtype={"date": str}
+    )
+    transactions.to_csv(folder / "cdnow.csv", index=False)
+    config_path = write_config(
+        folder,
+        {
+            "as_of": "1997-09-30",
+            "time_unit": "week",
+            "sources": {
+                "purchases": {
+                    "path": "cdnow.csv",
+                    "timestamp_format": "%Y%m%d",
+                    "keep_exact_duplicates": True,  # CDNOW repeats identical same-day transactions
+                    "keep_zero_amounts": True,  # and has a few $0 purchases; the papers count both
+                    "columns": {"customer_id": "customer", "order_ts": "date", "amount": "dollars"},
+                }
+            },
+        },
+    )
+    home = folder / "home"
+    selection = "group:ingest or group:prepare or key:clv_model or key:customer_clv or key:clv_backtest"
+    assert materialize(config_path, home, selection=selection).success
+    with connect(home) as conn:
+        models = conn.execute("select * from clv_model where purpose = 'production'").df().set_index("model")
+        customers = conn.execute("select count(*) from clv_summary").fetchall()[0][0]
+        backtest = conn.execute("select * from clv_backtest").df()
+    return models, customers, backtest
+
+
+def test_the_calibration_period_holds_the_papers_2357_customers(cdnow_fit):
+    models, customers, _ = cdnow_fit
+    assert customers == 2357, customers
+    assert (models["status"] == "ok").all()
+    assert models.loc["bg_nbd", "time_unit"] == "week"
+
+
+@pytest.mark.parametrize("parameter", BG_NBD)
+def test_bg_nbd_parameters_match_fader_hardie_lee_2005_within_half_a_percent(cdnow_fit, parameter):
+    models, _, _ = cdnow_fit
+    assert models.loc["bg_nbd", parameter] == pytest.approx(BG_NBD[parameter], rel=0.005)
+
+
+@pytest.mark.parametrize("parameter", GAMMA_GAMMA)
+def test_gamma_gamma_parameters_match_fader_hardie_within_half_a_percent(cdnow_fit, parameter):
+    models, _, _ = cdnow_fit
+    assert models.loc["gamma_gamma", parameter] == pytest.approx(GAMMA_GAMMA[parameter], rel=0.005)
+
+
+def test_the_backtest_tracks_total_repeat_purchases(cdnow_fit):
+    _, _, backtest = cdnow_fit
+    assert (backtest["status"] == "ok").all()
+    predicted, actual = backtest["predicted_purchases"].sum(), backtest["actual_purchases"].sum()
+    assert actual > 0
+    assert predicted == pytest.approx(actual, rel=0.25)
