@@ -105,14 +105,18 @@ class ChainSettings(Strict):
 
 
 class SegmentationSettings(Strict):
-    """Survey segmentation settings."""
+    """Survey segmentation: k-means on standardized ratings, k chosen by silhouette unless fixed."""
 
     k_min: int = 2
     k_max: int = 8
     k: int | None = None
     seed: int = 42
-    center_per_respondent: bool = True
-    likert_scale: dict[str, int] | None = None
+    center_per_respondent: bool = True  # removes each respondent's own scale-use bias
+    scale_min: float = 1
+    scale_max: float = 5
+    likert_scale: dict[str, int] | None = None  # extra or overriding label -> rating entries
+    max_missing_share: float = 0.2  # more unusable answers than this and a respondent is left out
+    min_respondents: int = 30
 
 
 class LifecycleSettings(Strict):

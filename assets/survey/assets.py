@@ -1,1 +1,137 @@
-"""Stage not built yet."""
+"""Survey: map answers to the rating scale, segment respondents by what drives their choice of
+store, describe each segment, and show how its members behave as customers."""
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from assets.survey.charts import criterion_chart, factor_heatmap
+from assets.survey.segmentation import likert_scale, memberships, prepare, profile, segment
+from common.metadata import chart, table
+from common.warehouse import create_table, create_table_from_frame
+from pipelines.resources import LifecycleConfig, Warehouse
+
+SQL = Path(__file__).parent / "sql"
+SURVEY_ASSET = dict(group_name="survey", kinds={"duckdb"})
+
+
+@dg.asset(**SURVEY_ASSET, deps=["survey_responses"])
+def survey_answers(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per respondent and factor with the raw answer and its rating; missing and unmappable
+    answers are also listed in `survey_answers_quarantine` with the reason."""
+    settings = lifecycle_config.settings.segmentation
+    with warehouse.get_connection() as conn:
+        conn.register("likert_scale", likert_scale(settings))
+        try:
+            rows = create_table(
+                conn, "survey_answers", SQL / "survey_answers.sql",
+                {"scale_min": settings.scale_min, "scale_max": settings.scale_max},
+            )
+        finally:
+            conn.unregister("likert_scale")
+        conn.execute(
+            "create or replace table survey_answers_quarantine as "
+            "select respondent_id, factor, answer, problem as reason from survey_answers where problem is not null"
+        )
+        problems = conn.execute(
+            "select reason, count(*) as answers from survey_answers_quarantine group by 1 order by 2 desc"
+        ).df()
+        duplicates = conn.execute("select count(*) from survey_responses_quarantine").fetchall()[0][0]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "answer_problems": table(problems),
+            "answers_quarantined": int(problems["answers"].sum()),
+            "respondent_rows_quarantined_at_ingest": duplicates,
+        }
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("survey_segments", deps=["survey_answers"], **SURVEY_ASSET,
+                     description="Respondent -> segment, distance to its centre and membership score; "
+                                 "respondents that could not be segmented carry the reason."),
+        dg.AssetSpec("survey_segment_quality", deps=["survey_answers"], **SURVEY_ASSET,
+                     description="Silhouette and inertia for every k tried, the chosen k, and the "
+                                 "stability (adjusted Rand index over bootstrap resamples)."),
+    ]
+)
+def survey_segmentation(lifecycle_config: LifecycleConfig, warehouse: Warehouse):
+    settings = lifecycle_config.settings.segmentation
+    with warehouse.get_connection() as conn:
+        answers = conn.execute("select respondent_id, customer_id, factor, rating from survey_answers").df()
+        respondents = answers.drop_duplicates("respondent_id").set_index("respondent_id")["customer_id"]
+        prepared = prepare(answers, settings)
+        usable = len(prepared.ratings)
+        if usable < max(settings.min_respondents, settings.k_min + 1):
+            status = f"too few respondents to segment: {usable} usable, at least {settings.min_respondents} needed"
+            segments = pd.DataFrame({"respondent_id": respondents.index, "customer_id": respondents.to_numpy()})
+            segments = segments.assign(segment_id=None, segment_name=None, distance_to_centre=np.nan,
+                                       membership_score=np.nan, exclusion_reason=status)
+            quality = pd.DataFrame([{"k": None, "silhouette": None, "inertia": None, "chosen": None, "status": status}])
+            metadata = {"status": status}
+        else:
+            result = segment(prepared.features, settings)
+            names = profile(prepared.ratings, result.labels).set_index("segment_id")["segment_name"]
+            distance, membership = memberships(prepared.features, result)
+            segments = pd.DataFrame(
+                {
+                    "respondent_id": prepared.ratings.index,
+                    "customer_id": respondents.reindex(prepared.ratings.index).to_numpy(),
+                    "segment_id": result.labels.astype(int),
+                    "segment_name": names.reindex(result.labels).to_numpy(),
+                    "distance_to_centre": distance,
+                    "membership_score": membership,
+                    "exclusion_reason": None,
+                }
+            )
+            excluded = prepared.excluded.assign(customer_id=respondents.reindex(prepared.excluded["respondent_id"]).to_numpy())
+            segments = pd.concat([segments, excluded.rename(columns={"reason": "exclusion_reason"})], ignore_index=True)
+            quality = result.criteria.assign(status="ok", **{key: np.where(result.criteria["chosen"], value, np.nan)
+                                                            for key, value in result.stability.items()})
+            metadata = {
+                "status": "ok",
+                "chosen_k": result.k,
+                **result.stability,
+                "respondents_left_out": len(prepared.excluded),
+                "answers_imputed": prepared.imputed_answers,
+                **chart(criterion_chart(result.criteria), "survey_k_selection", "Choosing k", lifecycle_config.exports_dir),
+            }
+        create_table_from_frame(conn, "survey_segments", segments.astype({"segment_id": "Int64"}))
+        create_table_from_frame(conn, "survey_segment_quality", quality)
+    yield dg.MaterializeResult(asset_key="survey_segments", metadata={"dagster/row_count": len(segments), **metadata})
+    yield dg.MaterializeResult(asset_key="survey_segment_quality", metadata={"quality": table(quality), **metadata})
+
+
+@dg.asset(**SURVEY_ASSET, deps=["survey_segments", "customer_purchase_days", "customer_clv"])
+def survey_segment_profiles(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Per segment: size, share, mean rating and z-score per factor, its distinguishing factors and
+    name, and — for respondents linked to customers — return rate, repeat-purchase rate, average
+    order value, share of discounted buying and mean CLV."""
+    settings = lifecycle_config.settings.segmentation
+    with warehouse.get_connection() as conn:
+        answers = conn.execute("select respondent_id, customer_id, factor, rating from survey_answers").df()
+        segments = conn.execute(
+            "select respondent_id, segment_id from survey_segments where segment_id is not null"
+        ).df()
+        metadata = {}
+        if segments.empty:
+            profiles = pd.DataFrame({"segment_id": pd.Series(dtype="Int64"), "segment_name": pd.Series(dtype=str),
+                                     "respondents": pd.Series(dtype=int), "share": pd.Series(dtype=float)})
+            metadata["status"] = "no segments: see survey_segments.exclusion_reason"
+        else:
+            ratings = prepare(answers, settings).ratings.loc[segments["respondent_id"]]
+            profiles = profile(ratings, segments["segment_id"].to_numpy())
+            metadata |= chart(factor_heatmap(profiles), "survey_segment_heatmap", "Segment profiles", lifecycle_config.exports_dir)
+        create_table_from_frame(conn, "survey_segment_factors", profiles)
+        rows = create_table(conn, "survey_segment_profiles", SQL / "segment_profiles.sql")
+        conn.execute("drop table survey_segment_factors")
+        shown = conn.execute(
+            "select segment_id, segment_name, respondents, round(share, 3) as share, linked_customers_with_purchases, "
+            "round(return_rate, 3) as return_rate, round(repeat_purchase_rate, 3) as repeat_rate, "
+            "round(avg_order_value, 2) as aov from survey_segment_profiles order by segment_id"
+        ).df()
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "profiles": table(shown), **metadata})
