@@ -76,3 +76,18 @@ def test_the_backtest_tracks_total_repeat_purchases(cdnow_fit):
     predicted, actual = backtest["predicted_purchases"].sum(), backtest["actual_purchases"].sum()
     assert actual > 0
     assert predicted == pytest.approx(actual, rel=0.25)
+
+
+def test_the_fast_bg_nbd_fit_agrees_with_lifetimes_own_fitter_and_the_papers_log_likelihood():
+    from lifetimes import BetaGeoFitter
+    from lifetimes.datasets import load_cdnow_summary
+
+    from assets.customer_value.bgnbd import fit_bg_nbd
+
+    summary = load_cdnow_summary(index_col=[0])
+    frequency, recency, age = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+    reference = BetaGeoFitter().fit(frequency, recency, age)
+    fast, log_likelihood = fit_bg_nbd(frequency, recency, age, weights=[1] * len(summary))
+    for parameter in ("r", "alpha", "a", "b"):
+        assert fast.params_[parameter] == pytest.approx(reference.params_[parameter], rel=1e-3)
+    assert log_likelihood == pytest.approx(-9582.4, abs=0.1)  # the paper's log-likelihood

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 
+from assets.customer_value.bgnbd import BgNbdFitError, fit_bg_nbd
 from common.config import ClvSettings
 from common.warehouse import create_table
 
@@ -55,7 +56,8 @@ def build_summary(conn: duckdb.DuckDBPyConnection, table: str, cutoff: date, tim
 
 def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: ClvSettings) -> ClvFit:
     """Fit BG/NBD on distinct (frequency, recency, T) rows and Gamma-Gamma on distinct (frequency,
-    monetary) rows of repeat buyers with positive value, each with its count as weight."""
+    monetary) rows of repeat buyers with positive value, each with its count as weight.
+    Log-likelihoods are in the configured time unit (lifetimes reports BG/NBD's on rescaled time)."""
     customers, repeat_buyers = conn.execute(
         f"select count(*), count(*) filter (where frequency > 0) from {summary_table}"
     ).fetchall()[0]
@@ -75,20 +77,19 @@ def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: Cl
         "where frequency > 0 and monetary > 0 group by all"
     ).df()
     try:
-        bg_nbd = BetaGeoFitter(penalizer_coef=settings.penalizer).fit(
-            bg_rows["frequency"].to_numpy(), bg_rows["recency"].to_numpy(), bg_rows["T"].to_numpy(),
-            weights=bg_rows["weight"].to_numpy(),
+        bg_nbd, bg_log_likelihood = fit_bg_nbd(
+            bg_rows["frequency"], bg_rows["recency"], bg_rows["T"], bg_rows["weight"], settings.penalizer
         )
-    except Exception as error:  # lifetimes raises plain exceptions when the optimizer fails
-        return ClvFit(f"BG/NBD fit failed: {' '.join(str(error).split())}", customers, repeat_buyers)
+    except BgNbdFitError as error:
+        return ClvFit(str(error), customers, repeat_buyers)
     try:
         gamma_gamma = GammaGammaFitter(penalizer_coef=settings.penalizer).fit(
             gg_rows["frequency"].to_numpy(), gg_rows["monetary"].to_numpy(), weights=gg_rows["weight"].to_numpy()
         )
-    except Exception as error:
+    except Exception as error:  # lifetimes raises plain exceptions when its optimizer fails
         return ClvFit(f"Gamma-Gamma fit failed: {' '.join(str(error).split())}", customers, repeat_buyers)
     log_likelihood = {
-        "bg_nbd": -bg_nbd._negative_log_likelihood_ * bg_rows["weight"].sum(),
+        "bg_nbd": bg_log_likelihood,
         "gamma_gamma": -gamma_gamma._negative_log_likelihood_ * gg_rows["weight"].sum(),
     }
     return ClvFit("ok", customers, repeat_buyers, bg_nbd, gamma_gamma, len(bg_rows), len(gg_rows), log_likelihood)
@@ -104,16 +105,16 @@ def predict_distinct(
     model = fit.bg_nbd
     predicted = rows[["frequency", "recency", "T"]].copy()
     predicted["p_alive"] = model.conditional_probability_alive(f, r, t)
+    expected = {
+        days: model.conditional_expected_number_of_purchases_up_to_time(days / unit, f, r, t)
+        for days in sorted({*PREDICTION_DAYS, *(month * DAYS_PER_MONTH for month in range(1, HORIZON_MONTHS + 1))})
+    }
     for days in PREDICTION_DAYS:
-        predicted[f"expected_purchases_{days}d"] = model.conditional_expected_number_of_purchases_up_to_time(
-            days / unit, f, r, t
-        )
+        predicted[f"expected_purchases_{days}d"] = expected[days]
     monthly_rate = (1 + annual_discount_rate) ** (1 / 12) - 1
     discounted, previous = np.zeros(len(rows)), np.zeros(len(rows))
     for month in range(1, HORIZON_MONTHS + 1):
-        cumulative = model.conditional_expected_number_of_purchases_up_to_time(
-            month * DAYS_PER_MONTH / unit, f, r, t
-        )
+        cumulative = expected[month * DAYS_PER_MONTH]
         discounted += (cumulative - previous) / (1 + monthly_rate) ** month
         previous = cumulative
     predicted["discounted_purchases_horizon"] = discounted
@@ -220,14 +221,20 @@ def tracking_curve(
     ]
     actual = conn.execute(
         """
-        select d.day, count(p.customer_id) as purchases
-        from unnest(?::integer[]) as d(day)
-        left join main.customer_purchase_days p
-            on p.is_purchase_day and p.purchase_date > ?::date and p.purchase_date <= ?::date + d.day
-            and p.customer_id in (select customer_id from clv_calibration_summary)
-        group by d.day order by d.day
+        with daily as (
+            select purchase_date - ?::date as day, count(*) as purchases
+            from main.customer_purchase_days
+            where is_purchase_day and purchase_date > ?::date and purchase_date <= ?::date + ?::integer
+                and customer_id in (select customer_id from clv_calibration_summary)
+            group by day
+        )
+        select checkpoint.day, coalesce(sum(daily.purchases), 0) as purchases
+        from unnest(?::integer[]) as checkpoint(day)
+        left join daily on daily.day <= checkpoint.day
+        group by checkpoint.day
+        order by checkpoint.day
         """,
-        [days, cutoff, cutoff],
+        [cutoff, cutoff, cutoff, held_out, days],
     ).df()
     return pd.DataFrame({"days_after_cutoff": days, "predicted": predicted, "actual": actual["purchases"].to_numpy()})
 

@@ -36,14 +36,45 @@ measured as (
     from per_customer
 ),
 
--- Quintiles by rank, so customers with equal values always get equal scores.
-scored as (
+-- Quintiles by rank, so customers with equal values always get equal scores. The rank of a value
+-- is the number of customers before it, counted once per distinct value rather than per customer.
+customers as (
+    select count(*) as n from measured
+),
+
+recency_scores as (
     select
-        *,
-        least(5, 1 + floor(5 * (rank() over (order by recency_days desc) - 1) / count(*) over ()))::integer as r_score,
-        least(5, 1 + floor(5 * (rank() over (order by frequency) - 1) / count(*) over ()))::integer as f_score,
-        least(5, 1 + floor(5 * (rank() over (order by monetary) - 1) / count(*) over ()))::integer as m_score
+        recency_days,
+        least(5, 1 + floor(5 * (sum(count(*)) over (order by recency_days desc) - count(*)) / any_value(n)))::integer
+            as r_score
+    from measured, customers
+    group by recency_days
+),
+
+frequency_scores as (
+    select
+        frequency,
+        least(5, 1 + floor(5 * (sum(count(*)) over (order by frequency) - count(*)) / any_value(n)))::integer
+            as f_score
+    from measured, customers
+    group by frequency
+),
+
+monetary_scores as (
+    select
+        monetary,
+        least(5, 1 + floor(5 * (sum(count(*)) over (order by monetary) - count(*)) / any_value(n)))::integer
+            as m_score
+    from measured, customers
+    group by monetary
+),
+
+scored as (
+    select measured.*, r_score, f_score, m_score
     from measured
+    join recency_scores using (recency_days)
+    join frequency_scores using (frequency)
+    join monetary_scores using (monetary)
 ),
 
 segmented as (
