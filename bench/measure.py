@@ -7,6 +7,7 @@ work (imports and set-up excluded) and any counts worth reporting.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import duckdb
 
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = os.environ.get("LIFECYCLE_DUCKDB_MEMORY", "1GB")
+LOAD_MEMORY_LIMIT = os.environ.get("LIFECYCLE_DUCKDB_LOAD_MEMORY", "1500MB")
 
 
 def duckdb_read_csv(config: Path, home: Path, csv: Path) -> dict:
     """The floor for ingestion: DuckDB's own typed CSV reader into a table, nothing else."""
-    with duckdb.connect(str(home / "floor.duckdb"), config={"memory_limit": MEMORY_LIMIT}) as conn:
+    with duckdb.connect(str(home / "floor.duckdb"), config={"memory_limit": LOAD_MEMORY_LIMIT}) as conn:
         started = time.perf_counter()
         conn.execute(f"create or replace table raw_purchases as select * from read_csv('{csv}')")
         seconds = time.perf_counter() - started
@@ -44,7 +46,7 @@ def project_ingest(config: Path, home: Path, csv: Path) -> dict:
 
     database = warehouse_path(home)
     database.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(database), config={"memory_limit": MEMORY_LIMIT}) as conn:
+    with duckdb.connect(str(database), config={"memory_limit": LOAD_MEMORY_LIMIT}) as conn:
         started = time.perf_counter()
         plans = plan_sources(load_settings(config))
         report = sync_source(conn, plans["purchases"], datetime.now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -51,8 +52,17 @@ class LifecycleConfig(dg.ConfigurableResource):
 class Warehouse(DuckDBResource):
     """The working DuckDB database. It has one writer: runs that write it are queued one at a time."""
 
+    load_memory_limit: str = "1500MB"
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def get_loading_connection(self):
+        """A connection for loading files, which holds one file's raw text while typing it."""
+        with self.get_connection() as conn:
+            conn.execute(f"set memory_limit = '{self.load_memory_limit}'")
+            yield conn
 
 
 def warehouse_path(home: Path) -> Path:
@@ -74,5 +84,6 @@ def build_resources(config_path: str | None = None, home: Path | None = None) ->
                 "memory_limit": os.environ.get("LIFECYCLE_DUCKDB_MEMORY", "1GB"),
                 "temp_directory": str(database.parent / "spill"),
             },
+            load_memory_limit=os.environ.get("LIFECYCLE_DUCKDB_LOAD_MEMORY", "1500MB"),
         ),
     }

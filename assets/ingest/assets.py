@@ -28,7 +28,7 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     )
     def source_table(context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse):
         plan = lifecycle_config.plans[spec.source]
-        with warehouse.get_connection() as conn:
+        with warehouse.get_loading_connection() as conn:
             report = sync_source(conn, plan, lifecycle_config.run_started_at)
             metadata = load_metadata(conn, spec, report)
         if plan.config is None:

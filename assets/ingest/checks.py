@@ -55,8 +55,7 @@ def not_null(*columns: str) -> list[Expectation]:
 TRUSTWORTHY: dict[str, list[Expectation]] = {
     "purchases": [
         Expectation("min_rows", None, min_value=1),
-        *not_null("customer_id", "order_ts", "order_date", "amount", "is_return", "is_non_product"),
-        Expectation("in_set", "is_return", value_set=(True, False)),
+        *not_null("customer_id", "order_ts", "amount", "is_return"),
     ],
     "products": [*not_null("product_id", "category"), Expectation("unique", "product_id")],
     "customers": [*not_null("customer_id"), Expectation("unique", "customer_id")],

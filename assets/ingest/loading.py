@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -244,8 +245,7 @@ def sync_source(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_a
             if known and (known[0], known[1]) == (stat.st_size, modified_at):
                 report.unchanged.append(name)
                 continue
-            content_hash = file_hash(path)
-            if known and known[2] == content_hash:
+            if known and known[2] == file_hash(path):
                 conn.execute(
                     "update load_audit set modified_at = ? where source = ? and source_file = ?",
                     [modified_at, spec.source, name],
@@ -253,7 +253,10 @@ def sync_source(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_a
                 report.unchanged.append(name)
                 continue
             forget_file(conn, spec, name)
-            loaded = load_file(conn, plan, path, run_started_at)
+            with ThreadPoolExecutor(max_workers=1) as hasher:  # hashing overlaps DuckDB's read
+                hashing = hasher.submit(file_hash, path)
+                loaded = load_file(conn, plan, path, run_started_at)
+                content_hash = hashing.result()
             conn.execute(
                 "insert into load_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -285,18 +288,18 @@ def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run
             ).fetchall()
             conn.execute("drop table if exists ingest_rejects; drop table if exists ingest_reject_scans")
     stage_rows(conn, plan, run_started_at)
-    conn.execute(
+    (loaded,) = conn.execute(
         f"insert into {quote(spec.table)} by name "
         f"select {canonical_columns(plan)}, ? as source_file from staged where quarantine_reason is null",
         [name],
-    )
-    conn.execute(
+    ).fetchall()[0]
+    (quarantined,) = conn.execute(
         f"insert into {quote(spec.quarantine_table)} by name "
         "select ? as source_file, staged.source_row, quarantine_reason as reason, "
         "to_json(raw_rows.raw)::varchar as raw_record, ? as quarantined_at "
         "from staged join raw_rows using (source_row) where quarantine_reason is not null",
         [name, run_started_at],
-    )
+    ).fetchall()[0]
     if rejects:
         conn.executemany(
             f"insert into {quote(spec.quarantine_table)} "
@@ -306,11 +309,8 @@ def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run
                 for line, error_type, message, raw_line in rejects
             ],
         )
-    loaded = conn.execute(f"select count(*) from {quote(spec.table)} where source_file = ?", [name]).fetchone()[0]
-    quarantined = conn.execute(
-        f"select count(*) from {quote(spec.quarantine_table)} where source_file = ?", [name]
-    ).fetchone()[0]
-    rows_read = conn.execute("select count(*) from staged").fetchone()[0] + len(rejects)
+    quarantined += len(rejects)
+    rows_read = conn.execute("select count(*) from staged").fetchall()[0][0] + len(rejects)
     conn.execute("drop table staged; drop view raw_rows; drop table if exists raw_file")
     if loaded + quarantined != rows_read:
         raise RuntimeError(

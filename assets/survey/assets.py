@@ -23,14 +23,17 @@ def survey_answers(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> d
     answers are also listed in `survey_answers_quarantine` with the reason."""
     settings = lifecycle_config.settings.segmentation
     with warehouse.get_connection() as conn:
-        conn.register("likert_scale", likert_scale(settings))
-        try:
-            rows = create_table(
-                conn, "survey_answers", SQL / "survey_answers.sql",
-                {"scale_min": settings.scale_min, "scale_max": settings.scale_max},
-            )
-        finally:
-            conn.unregister("likert_scale")
+        if not factor_columns(conn):
+            rows = create_table(conn, "survey_answers", SQL / "no_survey_answers.sql")
+        else:
+            conn.register("likert_scale", likert_scale(settings))
+            try:
+                rows = create_table(
+                    conn, "survey_answers", SQL / "survey_answers.sql",
+                    {"scale_min": settings.scale_min, "scale_max": settings.scale_max},
+                )
+            finally:
+                conn.unregister("likert_scale")
         conn.execute(
             "create or replace table survey_answers_quarantine as "
             "select respondent_id, factor, answer, problem as reason from survey_answers where problem is not null"
@@ -47,6 +50,11 @@ def survey_answers(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> d
             "respondent_rows_quarantined_at_ingest": duplicates,
         }
     )
+
+
+def factor_columns(conn) -> list[str]:
+    columns = [row[0] for row in conn.execute("describe survey_responses").fetchall()]
+    return [c for c in columns if c not in {"respondent_id", "customer_id", "source_file", "source_row"}]
 
 
 @dg.multi_asset(
