@@ -29,6 +29,7 @@ PLAN = [
     ("project_ingest", "project: load purchases (typing, quarantine, audit)", "staged"),
     ("duckdb_customer_group_by", "DuckDB group-by per customer over the file (floor)", "floor"),
     ("project_customer_value", "project: purchase days + RFM + CLV assets", "staged"),
+    ("project_clv_backtest", "project: CLV backtest (refit with a holdout)", "staged"),
     ("pandas_lifetimes", "pandas + lifetimes script (summary, BG/NBD, Gamma-Gamma, CLV)", "floor"),
     ("duckdb_purchases_pass", "DuckDB one pass over purchases (floor)", "staged"),
     ("project_chains", "project: chain assets", "staged"),

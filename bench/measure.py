@@ -95,9 +95,16 @@ def materialize_selection(config: Path, home: Path, selection: str) -> dict:
 
 
 def project_customer_value(config: Path, home: Path, csv: Path) -> dict:
+    """RFM + CLV as the pandas + lifetimes script does them: from purchase lines to per-customer CLV."""
     return materialize_selection(
-        config, home, "key:analysis_scope or key:purchase_lines or key:customer_purchase_days or group:customer_value"
+        config, home,
+        "key:analysis_scope or key:purchase_lines or key:customer_purchase_days "
+        "or key:customer_rfm or key:clv_model or key:customer_clv",
     )
+
+
+def project_clv_backtest(config: Path, home: Path, csv: Path) -> dict:
+    return materialize_selection(config, home, "key:clv_backtest")
 
 
 def project_chains(config: Path, home: Path, csv: Path) -> dict:
@@ -152,7 +159,7 @@ def pandas_lifetimes(config: Path, home: Path, csv: Path) -> dict:
 CONTENDERS = {
     function.__name__: function
     for function in (
-        duckdb_read_csv, pandas_read_csv, project_ingest, project_customer_value, project_chains,
+        duckdb_read_csv, pandas_read_csv, project_ingest, project_customer_value, project_clv_backtest, project_chains,
         project_whole_graph, duckdb_customer_group_by, duckdb_purchases_pass, pandas_lifetimes,
     )
 }
