@@ -1,1 +1,75 @@
-"""Stage not built yet."""
+"""Lifecycle: where each customer stands, how the base moved month by month, cohorts, and how
+concentrated revenue is."""
+
+import dagster as dg
+
+from assets.lifecycle.building import (
+    build_lifecycle_table,
+    cohort_heatmap,
+    pareto_chart,
+    stage_sizes_chart,
+    transition_heatmap,
+)
+from common.metadata import chart, table
+from pipelines.resources import LifecycleConfig, Warehouse
+
+LIFECYCLE_ASSET = dict(group_name="lifecycle", kinds={"duckdb"})
+
+
+@dg.asset(**LIFECYCLE_ASSET, deps=["customer_rfm", "customer_clv", "customer_purchase_days", "customers", "events"])
+def customer_lifecycle(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per customer and prospect: the lifecycle stage on as-of and the rule that put them there
+    (rules v1, see the README)."""
+    with warehouse.get_connection() as conn:
+        rows = build_lifecycle_table(conn, "customer_lifecycle", lifecycle_config.settings.lifecycle)
+        stages = conn.execute("select stage, count(*) as customers from customer_lifecycle group by 1 order by 2 desc").df()
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "stages": table(stages)})
+
+
+@dg.asset(**LIFECYCLE_ASSET, deps=["customer_purchase_days", "analysis_scope"])
+def lifecycle_history(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Every customer's stage at each month end, from recency, frequency and spend at that date."""
+    with warehouse.get_connection() as conn:
+        rows = build_lifecycle_table(conn, "lifecycle_history", lifecycle_config.settings.lifecycle)
+        sizes = chart(stage_sizes_chart(conn), "lifecycle_stage_sizes", "Stages over time", lifecycle_config.exports_dir)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, **sizes})
+
+
+@dg.asset(**LIFECYCLE_ASSET, deps=[lifecycle_history])
+def lifecycle_transitions(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Customers moving from each stage to each stage between consecutive month ends, with rates."""
+    with warehouse.get_connection() as conn:
+        rows = build_lifecycle_table(conn, "lifecycle_transitions", lifecycle_config.settings.lifecycle)
+        heatmap = chart(transition_heatmap(conn), "lifecycle_transitions", "Stage transitions", lifecycle_config.exports_dir)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, **heatmap})
+
+
+@dg.asset(**LIFECYCLE_ASSET, deps=["customer_purchase_days"])
+def cohort_retention(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Share of each first-purchase-month cohort buying in each later month."""
+    with warehouse.get_connection() as conn:
+        rows = build_lifecycle_table(conn, "cohort_retention", lifecycle_config.settings.lifecycle)
+        heatmap = chart(cohort_heatmap(conn), "cohort_retention", "Cohort retention", lifecycle_config.exports_dir)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, **heatmap})
+
+
+@dg.asset(**LIFECYCLE_ASSET, deps=["customer_rfm"])
+def customer_abc(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """ABC class per customer: A bring the first 80% of revenue, B the next 15%, C the rest."""
+    with warehouse.get_connection() as conn:
+        rows = build_lifecycle_table(conn, "customer_abc", lifecycle_config.settings.lifecycle)
+        classes = conn.execute("select abc_class, count(*) as customers, sum(revenue) as revenue from customer_abc group by 1 order by 1").df()
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "classes": table(classes)})
+
+
+@dg.asset(**LIFECYCLE_ASSET, deps=[customer_abc])
+def pareto(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Revenue concentration: Lorenz curve by percentile of customers, top-20% share, Gini."""
+    with warehouse.get_connection() as conn:
+        rows = build_lifecycle_table(conn, "pareto", lifecycle_config.settings.lifecycle)
+        summary = conn.execute("select any_value(top_20_percent_revenue_share), any_value(gini) from pareto").fetchall()[0]
+        curve = chart(pareto_chart(conn), "pareto", "Revenue concentration", lifecycle_config.exports_dir)
+    top_20, gini = summary
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "top_20_percent_revenue_share": top_20, "gini": gini, **curve}
+    )

@@ -1,0 +1,80 @@
+-- The stage of every customer at each month end, in one pass: each purchase day holds from its date
+-- until the next one, so joining those spans to the month ends gives every customer's latest purchase,
+-- purchase count and spend at each snapshot. P(alive) of past snapshots is unknown, so history uses
+-- the recency, frequency and spend forms of the rules (see customer_lifecycle.sql).
+with
+
+purchase_days as (
+    select customer_id, purchase_date, net_amount
+    from main.customer_purchase_days
+    where is_purchase_day
+),
+
+scope as (
+    select as_of, first_order_date from main.analysis_scope
+),
+
+month_ends as (
+    select last_day(month_start)::date as snapshot_date
+    from scope, range(date_trunc('month', first_order_date), as_of + interval 1 day, interval 1 month) as months(month_start)
+    where last_day(month_start) <= as_of
+),
+
+spans as (
+    select
+        customer_id,
+        purchase_date,
+        lead(purchase_date) over by_customer as next_purchase_date,
+        purchase_date - lag(purchase_date) over by_customer as gap_before,
+        row_number() over by_customer as purchase_days_so_far,
+        sum(net_amount) over (by_customer rows unbounded preceding) as spend_so_far,
+        min(purchase_date) over (partition by customer_id) as first_purchase_date
+    from purchase_days
+    window by_customer as (partition by customer_id order by purchase_date)
+),
+
+typical_interval as (
+    select coalesce(median(gap_before), 30) as median_days_between_purchases
+    from spans
+),
+
+snapshots as (
+    select
+        month_ends.snapshot_date,
+        spans.customer_id,
+        month_ends.snapshot_date - spans.purchase_date as recency_days,
+        month_ends.snapshot_date - spans.first_purchase_date as tenure_days,
+        spans.gap_before,
+        spans.purchase_days_so_far,
+        spans.spend_so_far
+    from spans
+    join month_ends
+        on month_ends.snapshot_date >= spans.purchase_date
+        and (spans.next_purchase_date is null or month_ends.snapshot_date < spans.next_purchase_date)
+),
+
+ranked as (
+    select
+        *,
+        case when recency_days <= $lapsed_days
+            then cume_dist() over (partition by snapshot_date, recency_days <= $lapsed_days order by spend_so_far desc)
+        end as spend_share_rank
+    from snapshots
+)
+
+select
+    snapshot_date,
+    customer_id,
+    case
+        when recency_days > $lapsed_days then 'lapsed'
+        when gap_before > $lapsed_days and recency_days <= $new_customer_days then 'reactivated'
+        when tenure_days <= $new_customer_days then 'new'
+        when purchase_days_so_far = 1
+            and recency_days > $one_time_buyer_risk_multiple * median_days_between_purchases then 'at_risk'
+        when spend_share_rank <= $vip_top_share then 'vip'
+        else 'active'
+    end as stage,
+    recency_days,
+    purchase_days_so_far,
+    spend_so_far
+from ranked, typical_interval

@@ -1,0 +1,172 @@
+"""Lifecycle stages, their history and transitions, cohorts and revenue concentration."""
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from assets.lifecycle.building import build_lifecycle_table
+from common.config import LifecycleSettings
+from common.warehouse import create_table
+from conftest import REPO, connect, materialize, requires_shared_data
+
+INGEST_SQL = REPO / "assets" / "ingest" / "sql"
+VALUE_SQL = REPO / "assets" / "customer_value" / "sql"
+AS_OF = date(2024, 12, 31)
+
+# customer: purchase dates, P(alive), 12-month CLV
+BUYERS = {
+    "lapsed_by_recency": (["2023-06-01", "2023-07-01"], 0.6, 10.0),
+    "lapsed_by_p_alive": (["2024-05-01", "2024-06-01"], 0.05, 10.0),
+    "reactivated": (["2022-01-01", "2024-12-01"], 0.9, 20.0),
+    "new": (["2024-11-15"], None, 30.0),
+    "at_risk_by_p_alive": (["2024-03-01", "2024-04-01"], 0.3, 40.0),
+    "one_time_at_risk": (["2024-03-01"], None, 15.0),  # typical gap in this base: 133 days
+    "vip": (["2024-02-01", "2024-10-01"], 0.9, 10_000.0),
+    "active": (["2024-01-10", "2024-09-01"], 0.8, 50.0),
+}
+
+
+def shop(buyers: dict = BUYERS, settings: LifecycleSettings = LifecycleSettings()):
+    """A warehouse built by the real SQL from hand-made purchases, CLV numbers and prospects."""
+    conn = duckdb.connect()
+    conn.execute(
+        "create table purchase_lines as select * from (values (null::varchar, null::varchar, null::varchar, "
+        "null::varchar, null::varchar, null::varchar, 1.0, 10.0, 10.0, 0.0, false, false, null::date, null::timestamp)) "
+        "v(order_id, customer_id, product_id, store_id, category, channel, quantity, unit_price, amount, discount, "
+        "is_return, is_discounted, order_date, order_ts) where false"
+    )
+    for customer, (days, _, _) in buyers.items():
+        for day in days:
+            conn.execute(
+                "insert into purchase_lines values (?, ?, 'P1', null, null, null, 1, 10, 10, 0, false, false, ?, ?)",
+                [f"{customer}-{day}", customer, day, day],
+            )
+    conn.execute("create table analysis_scope as select ?::date as as_of, (select min(order_date) from purchase_lines) as first_order_date", [AS_OF])
+    create_table(conn, "customer_purchase_days", INGEST_SQL / "customer_purchase_days.sql")
+    create_table(conn, "customer_rfm", VALUE_SQL / "customer_rfm.sql")
+    conn.execute("create table customer_clv (customer_id varchar, p_alive double, clv_12m double, clv_status varchar)")
+    conn.executemany("insert into customer_clv values (?, ?, ?, 'ok')", [[c, p, v] for c, (_, p, v) in buyers.items()])
+    conn.execute(
+        "create table customers as select * from (values ('prospect_recent', '2024-01-01'::timestamp), "
+        "('prospect_silent', '2024-02-01'::timestamp), ('prospect_long_ago', '2023-01-01'::timestamp), "
+        "('vip', '2023-12-01'::timestamp)) v(customer_id, registered_at)"
+    )
+    conn.execute(
+        "create table events as select * from (values ('prospect_recent', 'site_visit', '2024-12-20 10:00'::timestamp), "
+        "('prospect_long_ago', 'email_open', '2024-01-01 10:00'::timestamp)) v(customer_id, event_type, event_ts)"
+    )
+    for table in ("customer_lifecycle", "lifecycle_history", "lifecycle_transitions", "cohort_retention", "customer_abc", "pareto"):
+        build_lifecycle_table(conn, table, settings)
+    return conn
+
+
+@pytest.fixture(scope="module")
+def base():
+    return shop()
+
+
+def test_every_stage_rule_puts_its_customer_where_the_rule_says(base):
+    stages = dict(base.execute("select customer_id, stage from customer_lifecycle").fetchall())
+    assert stages == {
+        "lapsed_by_recency": "lapsed",
+        "lapsed_by_p_alive": "lapsed",
+        "reactivated": "reactivated",
+        "new": "new",
+        "at_risk_by_p_alive": "at_risk",
+        "one_time_at_risk": "at_risk",
+        "vip": "vip",
+        "active": "active",
+        "prospect_recent": "prospect_active",
+        "prospect_silent": "prospect_inactive",
+        "prospect_long_ago": "prospect_inactive",
+    }
+
+
+def test_each_stage_carries_the_rule_that_put_it_there_and_the_rules_version(base):
+    rules = dict(base.execute("select customer_id, stage_rule from customer_lifecycle").fetchall())
+    assert rules["lapsed_by_recency"] == "lapsed: no purchase for 549 days (more than 365)"
+    assert rules["reactivated"] == "reactivated: bought again after 1065 days without a purchase"
+    assert rules["vip"] == "vip: top 20% by 12-month CLV"
+    assert rules["one_time_at_risk"].startswith("at risk: one purchase, 305 days ago (more than 2.0 x the typical 133.0 days")
+    assert base.execute("select distinct rules_version from customer_lifecycle").fetchall() == [("v1",)]
+    assert base.execute("select count(*) from customer_lifecycle where is_prospect").fetchone()[0] == 3
+
+
+def test_without_clv_vip_falls_back_to_net_spend_and_says_so():
+    buyers = {name: (days, None, None) for name, (days, _, _) in BUYERS.items()}
+    buyers["vip"] = (["2024-02-01", "2024-10-01", "2024-10-15", "2024-11-01"], None, None)
+    rules = dict(shop(buyers).execute("select customer_id, stage_rule from customer_lifecycle where stage = 'vip'").fetchall())
+    assert rules == {"vip": "vip: top 20% by net spend (no CLV available)"}
+
+
+def test_the_reactivated_customer_moves_from_lapsed_to_reactivated(base):
+    history = base.execute(
+        "select snapshot_date, stage from lifecycle_history where customer_id = 'reactivated' "
+        "and snapshot_date >= '2024-10-31' order by 1"
+    ).fetchall()
+    assert [stage for _, stage in history] == ["lapsed", "lapsed", "reactivated"]
+    moved = base.execute(
+        "select customers from lifecycle_transitions where snapshot_date = '2024-12-31' "
+        "and from_stage = 'lapsed' and to_stage = 'reactivated'"
+    ).fetchall()
+    assert moved == [(1,)]
+
+
+def test_transition_counts_from_each_stage_add_up_to_that_stage_at_the_previous_month_end(base):
+    mismatches = base.execute(
+        """
+        with sizes as (select snapshot_date, stage, count(*) as customers from lifecycle_history group by all),
+        moved as (
+            select snapshot_date, from_stage, sum(customers) as customers
+            from lifecycle_transitions where from_stage <> '(not yet a customer)' group by all
+        )
+        select count(*) from moved
+        join sizes on sizes.stage = moved.from_stage
+            and sizes.snapshot_date = (select max(snapshot_date) from sizes s where s.snapshot_date < moved.snapshot_date)
+        where sizes.customers <> moved.customers
+        """
+    ).fetchone()[0]
+    checked = base.execute("select count(*) from lifecycle_transitions where from_stage <> '(not yet a customer)'").fetchone()[0]
+    assert checked > 10 and mismatches == 0
+    rates = base.execute("select snapshot_date, from_stage, sum(rate) from lifecycle_transitions group by 1, 2").fetchall()
+    assert all(total == pytest.approx(1.0) for *_, total in rates)
+
+
+def test_cohort_retention_is_the_share_of_a_cohort_buying_in_a_later_month(base):
+    january = dict(
+        base.execute(
+            "select months_since_first_purchase, retention_rate from cohort_retention where cohort_month = '2024-01-01'"
+        ).fetchall()
+    )
+    assert january == {0: 1.0, 8: 1.0}
+
+
+def pareto_of(spends: list[float]):
+    conn = duckdb.connect()
+    conn.execute("create table customer_rfm (customer_id varchar, total_net_spend double)")
+    conn.executemany("insert into customer_rfm values (?, ?)", [[f"C{i}", s] for i, s in enumerate(spends)])
+    for table in ("customer_abc", "pareto"):
+        build_lifecycle_table(conn, table, LifecycleSettings())
+    return conn
+
+
+def test_pareto_share_gini_and_abc_classes_on_a_known_distribution():
+    conn = pareto_of([60, 10, 10, 10, 10])
+    top_20, gini = conn.execute("select any_value(top_20_percent_revenue_share), any_value(gini) from pareto").fetchone()
+    assert top_20 == pytest.approx(0.6)
+    assert gini == pytest.approx(0.4)
+    classes = [row[0] for row in conn.execute("select abc_class from customer_abc order by revenue_rank").fetchall()]
+    assert classes == ["A", "A", "A", "B", "B"]
+    curve = conn.execute("select top_customers_revenue_share from pareto where top_customers_percent = 100").fetchone()[0]
+    assert curve == pytest.approx(1.0)
+
+
+def test_on_online_retail_the_lifecycle_tables_build_without_categories_events_or_survey(home):
+    requires_shared_data("online_retail/online_retail.csv.gz")
+    assert materialize(REPO / "examples" / "online_retail.yaml", home).success
+    with connect(home) as conn:
+        stages = dict(conn.execute("select stage, count(*) from customer_lifecycle group by 1").fetchall())
+        top_20 = conn.execute("select any_value(top_20_percent_revenue_share) from pareto").fetchone()[0]
+    assert "prospect_active" not in stages and sum(stages.values()) > 4_000
+    assert 0.5 < top_20 < 0.95
