@@ -10,26 +10,38 @@ decided as (
     where chain_label in ('continued', 'ended')
 ),
 
-lines as (
-    select customer_id, order_date as purchase_date, category, product_id, channel, is_discounted
-    from main.purchase_lines
-    where not is_return
+decided_lines as (
+    select
+        lines.customer_id,
+        lines.order_date as purchase_date,
+        lines.category,
+        lines.product_id,
+        lines.channel,
+        case when lines.is_discounted then 'discounted' else 'full price' end as discount,
+        decided.is_ended
+    from main.purchase_lines as lines
+    join decided on decided.customer_id = lines.customer_id and decided.purchase_date = lines.order_date
+    where not lines.is_return
 ),
 
+-- Each value counts once per purchase day, however many lines carry it; one scan, four groupings.
 day_attributes as (
-    select distinct customer_id, purchase_date, 'category' as dimension, category as value
-    from lines where category is not null
-    union all
-    select distinct customer_id, purchase_date, 'product', product_id
-    from lines where product_id is not null
-    union all
-    select distinct customer_id, purchase_date, 'channel', channel
-    from lines where channel is not null
-    union all
-    select customer_id, purchase_date, 'discount',
-        case when bool_or(is_discounted) then 'discounted' else 'full price' end
-    from lines
-    group by customer_id, purchase_date
+    select
+        case
+            when grouping(category) = 0 then 'category'
+            when grouping(product_id) = 0 then 'product'
+            when grouping(channel) = 0 then 'channel'
+            else 'discount'
+        end as dimension,
+        coalesce(category, product_id, channel, discount) as value,
+        any_value(is_ended) as is_ended
+    from decided_lines
+    group by grouping sets (
+        (customer_id, purchase_date, category),
+        (customer_id, purchase_date, product_id),
+        (customer_id, purchase_date, channel),
+        (customer_id, purchase_date, discount)
+    )
 ),
 
 base as (
@@ -45,7 +57,7 @@ counted as (
         count(*) filter (where is_ended) as ended,
         count(*) filter (where not is_ended) as continued
     from day_attributes
-    join decided using (customer_id, purchase_date)
+    where value is not null
     group by dimension, value
 ),
 

@@ -10,26 +10,22 @@ scope as (
     select as_of from main.analysis_scope
 ),
 
-latest_purchase as (
-    select customer_id, chain_label as latest_label, chain_end_date as latest_chain_end_date
-    from purchase_chains
-    qualify row_number() over (partition by customer_id order by purchase_date desc) = 1
-),
-
 per_customer as (
     select
         customer_id,
-        count(distinct chain_number) as n_chains,
+        max(chain_number) as n_chains,
         count(*) as n_purchase_days,
         count(*) filter (where chain_label = 'continued') as n_continued,
         count(*) filter (where chain_label = 'ended') as n_ended,
-        max(chain_length) as max_chain_length
+        max(chain_length) as max_chain_length,
+        arg_max(chain_label, purchase_date) as latest_label,
+        max(chain_end_date) as latest_chain_end_date
     from purchase_chains
     group by customer_id
 )
 
 select
-    per_customer.customer_id,
+    customer_id,
     n_chains,
     n_purchase_days,
     n_continued,
@@ -41,4 +37,3 @@ select
         as days_since_chain_end,
     latest_label = 'open' as has_open_chain
 from per_customer
-join latest_purchase using (customer_id)

@@ -2,6 +2,8 @@
 -- A purchase continues the chain when the next one follows within $window_days days (day
 -- $window_days included); it ended when no purchase followed and the whole window lies on or
 -- before as_of; otherwise the outcome is not known yet and the label is open.
+-- Two ordered passes over the purchase days: the first finds each day's neighbours, the second
+-- numbers the chains and, looking forward, finds where each chain ends.
 with
 
 purchase_days as (
@@ -14,49 +16,55 @@ scope as (
     select as_of from main.analysis_scope
 ),
 
-gaps as (
+neighbours as (
     select
         customer_id,
         purchase_date,
         lead(purchase_date) over by_customer - purchase_date as days_to_next,
-        lag(purchase_date) over by_customer as previous_purchase_date
+        coalesce(purchase_date - lag(purchase_date) over by_customer > $window_days, true) as starts_chain,
+        row_number() over by_customer as purchase_number
     from purchase_days
     window by_customer as (partition by customer_id order by purchase_date)
 ),
 
 labelled as (
     select
-        gaps.*,
+        *,
         case
             when days_to_next <= $window_days then 'continued'
             when purchase_date + $window_days::integer <= (select as_of from scope) then 'ended'
             else 'open'
-        end as chain_label,
-        coalesce(purchase_date - previous_purchase_date > $window_days, true) as starts_chain
-    from gaps
+        end as chain_label
+    from neighbours
 ),
 
-numbered as (
+chained as (
     select
-        *,
-        sum(starts_chain::integer) over (
-            partition by customer_id order by purchase_date rows unbounded preceding
-        ) as chain_number
+        customer_id,
+        purchase_date,
+        days_to_next,
+        chain_label,
+        purchase_number,
+        sum(starts_chain::integer) over up_to_here as chain_number,
+        max(case when starts_chain then purchase_number end) over up_to_here as chain_first_number,
+        max(case when starts_chain then purchase_date end) over up_to_here as chain_start_date,
+        min(case when chain_label <> 'continued' then purchase_number end) over from_here as chain_last_number,
+        min(case when chain_label <> 'continued' then purchase_date end) over from_here as chain_end_date
     from labelled
+    window
+        up_to_here as (partition by customer_id order by purchase_date rows between unbounded preceding and current row),
+        from_here as (partition by customer_id order by purchase_date rows between current row and unbounded following)
 )
 
 select
     customer_id,
     customer_id || '#' || chain_number as chain_id,
     chain_number,
-    row_number() over by_chain as chain_position,
+    purchase_number - chain_first_number + 1 as chain_position,
     chain_label,
     days_to_next,
-    count(*) over whole_chain as chain_length,
+    chain_last_number - chain_first_number + 1 as chain_length,
     purchase_date,
-    min(purchase_date) over whole_chain as chain_start_date,
-    max(purchase_date) over whole_chain as chain_end_date
-from numbered
-window
-    by_chain as (partition by customer_id, chain_number order by purchase_date),
-    whole_chain as (partition by customer_id, chain_number)
+    chain_start_date,
+    chain_end_date
+from chained

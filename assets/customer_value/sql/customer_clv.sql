@@ -1,6 +1,7 @@
 -- Per customer: the model's predictions, evaluated once per distinct (frequency, recency, T) and
 -- joined back; expected order value from the Gamma-Gamma posterior mean (the population mean for
--- customers without a positive repeat-purchase value); 12-month CLV, decile and value tier.
+-- customers without a positive repeat-purchase value); 12-month CLV, its decile and value tier
+-- (by quantile boundaries, so equal values share a decile).
 with
 
 summary as (
@@ -40,6 +41,13 @@ with_clv as (
         *,
         expected_avg_order_value * discounted_purchases_horizon as clv_12m
     from valued
+),
+
+boundaries as (
+    select
+        quantile_cont(clv_12m, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]) as decile_boundaries,
+        quantile_cont(clv_12m, [0.99, 0.95, 0.90, 0.75, 0.50]) as tier_boundaries
+    from with_clv
 )
 
 select
@@ -51,14 +59,15 @@ select
     expected_purchases_365d,
     expected_avg_order_value,
     clv_12m,
-    ntile(10) over (order by clv_12m desc, customer_id) as clv_decile,
+    -- decile 1 is the top tenth: count the decile boundaries above the customer's CLV
+    1 + len(list_filter(decile_boundaries, lambda boundary: boundary > clv_12m)) as clv_decile,
     case
-        when cume_dist() over (order by clv_12m desc) <= 0.01 then 'top 1%'
-        when cume_dist() over (order by clv_12m desc) <= 0.05 then 'top 5%'
-        when cume_dist() over (order by clv_12m desc) <= 0.10 then 'top 10%'
-        when cume_dist() over (order by clv_12m desc) <= 0.25 then 'top 25%'
-        when cume_dist() over (order by clv_12m desc) <= 0.50 then 'top 50%'
+        when clv_12m >= tier_boundaries[1] then 'top 1%'
+        when clv_12m >= tier_boundaries[2] then 'top 5%'
+        when clv_12m >= tier_boundaries[3] then 'top 10%'
+        when clv_12m >= tier_boundaries[4] then 'top 25%'
+        when clv_12m >= tier_boundaries[5] then 'top 50%'
         else 'rest'
     end as value_tier,
     case when clv_12m is null then 'no finite model prediction for this customer' else 'ok' end as clv_status
-from with_clv
+from with_clv, boundaries

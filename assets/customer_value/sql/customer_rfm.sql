@@ -36,45 +36,23 @@ measured as (
     from per_customer
 ),
 
--- Quintiles by rank, so customers with equal values always get equal scores. The rank of a value
--- is the number of customers before it, counted once per distinct value rather than per customer.
-customers as (
-    select count(*) as n from measured
-),
-
-recency_scores as (
+-- Quintile scores: 1 plus the number of quintile boundaries a value passes, so customers with
+-- equal values always get equal scores (for recency, a smaller value passes a boundary).
+boundaries as (
     select
-        recency_days,
-        least(5, 1 + floor(5 * (sum(count(*)) over (order by recency_days desc) - count(*)) / any_value(n)))::integer
-            as r_score
-    from measured, customers
-    group by recency_days
-),
-
-frequency_scores as (
-    select
-        frequency,
-        least(5, 1 + floor(5 * (sum(count(*)) over (order by frequency) - count(*)) / any_value(n)))::integer
-            as f_score
-    from measured, customers
-    group by frequency
-),
-
-monetary_scores as (
-    select
-        monetary,
-        least(5, 1 + floor(5 * (sum(count(*)) over (order by monetary) - count(*)) / any_value(n)))::integer
-            as m_score
-    from measured, customers
-    group by monetary
+        quantile_disc(recency_days, [0.8, 0.6, 0.4, 0.2]) as recency_boundaries,
+        quantile_disc(frequency, [0.2, 0.4, 0.6, 0.8]) as frequency_boundaries,
+        quantile_disc(monetary, [0.2, 0.4, 0.6, 0.8]) as monetary_boundaries
+    from measured
 ),
 
 scored as (
-    select measured.*, r_score, f_score, m_score
-    from measured
-    join recency_scores using (recency_days)
-    join frequency_scores using (frequency)
-    join monetary_scores using (monetary)
+    select
+        measured.*,
+        1 + len(list_filter(recency_boundaries, lambda boundary: recency_days < boundary)) as r_score,
+        1 + len(list_filter(frequency_boundaries, lambda boundary: frequency > boundary)) as f_score,
+        1 + len(list_filter(monetary_boundaries, lambda boundary: monetary > boundary)) as m_score
+    from measured, boundaries
 ),
 
 segmented as (
