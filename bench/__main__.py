@@ -32,15 +32,18 @@ PLAN = [
     ("project_clv_backtest", "project: CLV backtest (refit with a holdout)", "staged"),
     ("pandas_lifetimes", "pandas + lifetimes script (summary, BG/NBD, Gamma-Gamma, CLV)", "floor"),
     ("duckdb_purchases_pass", "DuckDB one pass over purchases (floor)", "staged"),
-    ("project_chains", "project: chain assets", "staged"),
+    ("project_chain_labels", "project: chain labels (purchase_chains)", "staged"),
+    ("project_chains", "project: all four chain assets", "staged"),
     ("project_whole_graph", "project: whole graph, fresh warehouse", "fresh"),
 ]
 
+# (target, the project's contender, its baseline, the largest allowed time ratio project / baseline)
 TARGETS = [
     ("ingestion within 3x of DuckDB read_csv", "project_ingest", "duckdb_read_csv", 3.0),
     ("RFM+CLV within 4x of one DuckDB group-by", "project_customer_value", "duckdb_customer_group_by", 4.0),
-    ("RFM+CLV at least 10x faster than pandas+lifetimes", "pandas_lifetimes", "project_customer_value", 1 / 10),
-    ("chains within 3x of one DuckDB pass", "project_chains", "duckdb_purchases_pass", 3.0),
+    ("RFM+CLV at least 10x faster than pandas+lifetimes", "project_customer_value", "pandas_lifetimes", 1 / 10),
+    ("chain labels within 3x of one DuckDB pass", "project_chain_labels", "duckdb_purchases_pass", 3.0),
+    ("all chain assets within 3x of one DuckDB pass", "project_chains", "duckdb_purchases_pass", 3.0),
 ]
 MEMORY_TARGETS = {"project_ingest": 2048, "project_customer_value": 1536}
 
@@ -118,7 +121,7 @@ def render(rows: int, csv: Path, results: dict) -> str:
     for label, numerator, denominator, limit in TARGETS:
         if numerator in results and denominator in results:
             ratio = results[numerator]["seconds"] / results[denominator]["seconds"]
-            shown = f"{ratio:.2f}x" if limit >= 1 else f"{1 / ratio:.1f}x faster"
+            shown = f"{ratio:.2f}x the time" if limit >= 1 else f"{1 / ratio:.1f}x faster"
             lines.append(f"| {label} | {shown} | {'met' if ratio <= limit else 'NOT met'} |")
     for name, limit_mb in MEMORY_TARGETS.items():
         if name in results:
