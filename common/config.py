@@ -131,14 +131,6 @@ class LifecycleSettings(Strict):
     prospect_active_days: int = 30
 
 
-class ActionSettings(Strict):
-    """Next-best-action and profile settings."""
-
-    engagement_days: tuple[int, int] = (30, 90)
-    min_affinity_support: int = 10
-    min_own_intervals: int = 3
-
-
 class Settings(Strict):
     """The validated configuration of one run."""
 
@@ -149,7 +141,6 @@ class Settings(Strict):
     chains: ChainSettings = ChainSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
-    actions: ActionSettings = ActionSettings()
     config_path: Path = Field(exclude=True)
 
     @cached_property

@@ -6,7 +6,6 @@ from assets.chains import assets as chains
 from assets.customer_value import assets as customer_value
 from assets.ingest import assets as ingest
 from assets.lifecycle import assets as lifecycle
-from assets.profile import assets as profile
 from assets.publish.assets import build_publish_asset
 from assets.survey import assets as survey
 from pipelines.jobs import nightly_lifecycle
@@ -14,7 +13,7 @@ from pipelines.resources import build_resources
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import new_source_files
 
-STAGES = [ingest, customer_value, survey, chains, lifecycle, profile]
+STAGES = [ingest, customer_value, survey, chains, lifecycle]
 
 stage_assets = dg.load_assets_from_modules(STAGES)
 

@@ -1,1 +1,0 @@
-"""Stage not built yet."""
