@@ -79,11 +79,11 @@ def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
                 "select value_tier, count(*) as customers, round(sum(clv_12m), 2) as clv_12m "
                 "from customer_clv group by 1 order by min(clv_decile)"
             ).df()
-            values = conn.execute("select clv_12m from customer_clv").df()["clv_12m"]
+            histogram = conn.execute((SQL / "clv_histogram.sql").read_text()).df()
             metadata |= {
                 "value_tiers": table(tiers),
-                "total_clv_12m": float(values.sum()),
-                **chart(clv_distribution(values), "clv_distribution", "CLV distribution", lifecycle_config.exports_dir),
+                "total_clv_12m": float(tiers["clv_12m"].sum()),
+                **chart(clv_distribution(histogram), "clv_distribution", "CLV distribution", lifecycle_config.exports_dir),
             }
     return dg.MaterializeResult(metadata=metadata)
 

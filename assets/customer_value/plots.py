@@ -40,13 +40,13 @@ def tracking_plot(tracking: pd.DataFrame):
     return fig
 
 
-def clv_distribution(values: pd.Series):
+def clv_distribution(histogram: pd.DataFrame):
+    """Customers per CLV bin (binned in SQL on a log scale)."""
     fig, ax = new_figure()
-    positive = values[values > 0]
-    if positive.empty:
+    if histogram.empty:
         ax.text(0.5, 0.5, "no CLV values", ha="center", va="center")
         return fig
-    ax.hist(positive, bins=np.logspace(np.log10(positive.min()), np.log10(positive.max()), 40), color="#4c72b0")
+    ax.bar(histogram["clv_12m"], histogram["customers"], width=histogram["clv_12m"] * 0.15, color="#4c72b0")
     ax.set_xscale("log")
     ax.set_xlabel("12-month CLV (log scale)")
     ax.set_ylabel("customers")

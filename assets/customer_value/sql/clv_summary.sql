@@ -1,6 +1,6 @@
 -- The BG/NBD + Gamma-Gamma input per customer at a cut-off date, in the configured time unit with
 -- day precision: frequency = repeat purchase days, recency = first to last purchase, T = first
--- purchase to cut-off, monetary = mean net value of the repeat purchase days.
+-- purchase to cut-off, monetary = mean net value of the repeat purchase days (all days but the first).
 with
 
 purchase_days as (
@@ -9,21 +9,14 @@ purchase_days as (
     where is_purchase_day and purchase_date <= $cutoff
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (partition by customer_id order by purchase_date) as purchase_number
-    from purchase_days
-),
-
 per_customer as (
     select
         customer_id,
         count(*) - 1 as frequency,
         min(purchase_date) as first_purchase_date,
         max(purchase_date) as last_purchase_date,
-        avg(net_amount) filter (where purchase_number > 1) as monetary
-    from ranked
+        (sum(net_amount) - arg_min(net_amount, purchase_date)) / nullif(count(*) - 1, 0) as monetary
+    from purchase_days
     group by customer_id
 )
 
