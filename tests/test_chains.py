@@ -188,3 +188,20 @@ def test_on_online_retail_the_labels_agree_with_a_straightforward_computation(tm
     assert (compared["_merge"] == "both").all()
     assert (compared["expected"] == compared["chain_label"]).all()
     assert set(compared["chain_label"]) == {"continued", "ended", "open"}
+
+
+def test_on_the_sample_decor_and_lighting_break_chains_and_paint_and_tools_keep_them(home):
+    assert materialize(REPO / "lifecycle.yaml", home, selection="group:ingest or group:prepare or group:chains").success
+    with connect(home) as conn:
+        flags = {
+            value: (breaker, keeper)
+            for value, breaker, keeper in conn.execute(
+                "select value, is_chain_breaker, is_chain_keeper from chain_breakers where dimension = 'category'"
+            ).fetchall()
+        }
+        top = conn.execute(
+            "select value from chain_breakers where dimension = 'category' order by breaker_rank limit 2"
+        ).fetchall()
+    assert flags["decor"] == (True, False) and flags["lighting"] == (True, False)
+    assert flags["paint"] == (False, True) and flags["tools"] == (False, True)
+    assert {value for (value,) in top} == {"decor", "lighting"}

@@ -32,8 +32,8 @@ def label_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def chain_length_chart(conn: duckdb.DuckDBPyConnection):
     lengths = conn.execute(
-        "select least(chain_length, 10) as length, count(distinct chain_id) as chains "
-        "from purchase_chains group by 1 order by 1"
+        "select least(chain_length, 10) as length, count(*) as chains "
+        "from purchase_chains where chain_position = 1 group by 1 order by 1"
     ).df()
     fig, ax = new_figure()
     ax.bar(lengths["length"].astype(str).replace({"10": "10+"}), lengths["chains"], color="#4c72b0")
