@@ -129,6 +129,17 @@ class LifecycleSettings(Strict):
     lapsed_p_alive: float = 0.1
     one_time_buyer_risk_multiple: float = 2.0
     prospect_active_days: int = 30
+    # cross-sell: how many categories to offer, and how many customers must have bought both
+    # categories before their affinity counts
+    cross_sell_offers: int = Field(default=3, ge=1)
+    cross_sell_min_customers: int = Field(default=10, ge=1)
+    # repurchase windows: own inter-purchase times are used from this many intervals on
+    repurchase_min_intervals: int = Field(default=3, ge=1)
+    # next best action (rules v1, see the README)
+    welcome_days: int = 30
+    reminder_lead_days: int = 7
+    win_back_top_value_share: float = Field(default=0.5, gt=0, le=1)
+    engagement_days: int = 90
 
 
 class Settings(Strict):
