@@ -8,7 +8,7 @@ import pytest
 from assets.lifecycle.building import build_lifecycle_table
 from common.config import LifecycleSettings
 from common.warehouse import create_table
-from conftest import REPO, connect, materialize, requires_shared_data
+from conftest import REPO
 
 INGEST_SQL = REPO / "assets" / "ingest" / "sql"
 VALUE_SQL = REPO / "assets" / "customer_value" / "sql"
@@ -160,13 +160,3 @@ def test_pareto_share_gini_and_abc_classes_on_a_known_distribution():
     assert classes == ["A", "A", "A", "B", "B"]
     curve = conn.execute("select top_customers_revenue_share from pareto where top_customers_percent = 100").fetchone()[0]
     assert curve == pytest.approx(1.0)
-
-
-def test_on_online_retail_the_lifecycle_tables_build_without_categories_events_or_survey(home):
-    requires_shared_data("online_retail/online_retail.csv.gz")
-    assert materialize(REPO / "examples" / "online_retail.yaml", home).success
-    with connect(home) as conn:
-        stages = dict(conn.execute("select stage, count(*) from customer_lifecycle group by 1").fetchall())
-        top_20 = conn.execute("select any_value(top_20_percent_revenue_share) from pareto").fetchone()[0]
-    assert "prospect_active" not in stages and sum(stages.values()) > 4_000
-    assert 0.5 < top_20 < 0.95
