@@ -200,7 +200,7 @@ CUSTOMERS = {
     "lapsed_engaged": ("lapsed", 1, 800, 4, 1, None, "2023-10-01", False),
     "lapsed_silent": ("lapsed", 1, 800, 3, None, None, "2023-10-01", False),
     "active_cross": ("active", 3, 400, 100, 60, "paint", "2025-01-02", True),
-    "active_due": ("active", 3, 400, 100, 60, None, "2025-01-03", True),
+    "active_due": ("active", 3, 400, 100, 60, None, "2024-12-30", True),
     "active_chain": ("active", 3, 400, 100, 60, None, "2025-03-01", True),
     "active_quiet": ("active", 3, 400, 100, 60, None, "2025-03-01", False),
 }

@@ -12,8 +12,9 @@
 --   lapsed, top past net spend (same share) -> win_back_offer
 --   lapsed, engaged by email or site in the last $engagement_days days -> win_back_email
 --   lapsed, otherwise  -> stop_spending            silent despite contact: keep out of paid campaigns
---   active             -> cross_sell, then repurchase_reminder (window due within $reminder_lead_days
---                         days), then keep_chain_going (a 7-day chain is open), else no_contact
+--   active             -> cross_sell, then repurchase_reminder (its remind_on date, reminder_lead_days
+--                         before the repurchase window, has come), then keep_chain_going (a repeat
+--                         chain is open), else no_contact
 -- Expected value is the 12-month CLV, or one purchase at the customer's mean spend where the model
 -- gave none. Every buyer is excluded from acquisition ads.
 with
@@ -124,7 +125,7 @@ actions as (
             when stage = 'lapsed' and last_engaged_date is not null then 'win_back_email'
             when stage = 'lapsed' then 'stop_spending'
             when offer_category is not null then 'cross_sell'
-            when remind_on <= as_of + $reminder_lead_days then 'repurchase_reminder'
+            when remind_on <= as_of then 'repurchase_reminder'
             when has_open_chain then 'keep_chain_going'
             else 'no_contact'
         end as action
