@@ -65,9 +65,9 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path) -> None:
-    """Define the SELECT in `sql_file` as `view`: for wide rows read once downstream, not worth a copy."""
-    select = read_sql(sql_file).strip().rstrip(";")
+def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path, **identifiers: str) -> None:
+    """Define the SELECT in `sql_file` as `view`: for rows cheap to derive, not worth a copy."""
+    select = read_sql(sql_file, **identifiers).strip().rstrip(";")
     conn.execute(f"create or replace view {quote(view)} as\n{select}")
 
 

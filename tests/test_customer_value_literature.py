@@ -19,7 +19,8 @@ GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
 
 
 @pytest.fixture(scope="module")
-def cdnow_fit(tmp_path_factory):
+def cdnow_home(tmp_path_factory):
+    """The pipeline's warehouse after the customer-value stage ran on the CDNOW purchase log."""
     folder = tmp_path_factory.mktemp("cdnow")
     transactions = pd.read_csv(
         CDNOW, sep=r"\s+", header=None, names=["customer", "id", "date", "cds", "dollars"], dtype={"date": str}
@@ -42,9 +43,14 @@ def cdnow_fit(tmp_path_factory):
         },
     )
     home = folder / "home"
-    selection = "group:ingest or group:prepare or key:clv_model or key:customer_clv or key:clv_backtest"
+    selection = "group:ingest or group:prepare or group:customer_value"
     assert materialize(config_path, home, selection=selection).success
-    with connect(home) as conn:
+    return home
+
+
+@pytest.fixture(scope="module")
+def cdnow_fit(cdnow_home):
+    with connect(cdnow_home) as conn:
         models = conn.execute("select * from clv_model where purpose = 'production'").df().set_index("model")
         customers = conn.execute("select count(*) from clv_summary").fetchall()[0][0]
         backtest = conn.execute("select * from clv_backtest").df()
@@ -91,3 +97,36 @@ def test_the_fast_bg_nbd_fit_agrees_with_lifetimes_own_fitter_and_the_papers_log
     for parameter in ("r", "alpha", "a", "b"):
         assert fast.params_[parameter] == pytest.approx(reference.params_[parameter], rel=1e-3)
     assert log_likelihood == pytest.approx(-9582.4, abs=0.1)  # the paper's log-likelihood
+
+
+@pytest.mark.parametrize("penalizer", [0.0, 0.01])
+def test_the_fast_gamma_gamma_fit_agrees_with_lifetimes_own_fitter(penalizer):
+    from lifetimes import GammaGammaFitter
+    from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
+
+    from assets.customer_value.gamma_gamma import fit_gamma_gamma
+
+    summary = load_cdnow_summary_data_with_monetary_value()
+    repeat = summary[summary["frequency"] > 0]
+    reference = GammaGammaFitter(penalizer_coef=penalizer).fit(repeat["frequency"], repeat["monetary_value"])
+    fast, log_likelihood = fit_gamma_gamma(
+        repeat["frequency"], repeat["monetary_value"], weights=[1] * len(repeat), penalizer=penalizer
+    )
+    for parameter in ("p", "q", "v"):
+        assert fast.params_[parameter] == pytest.approx(reference.params_[parameter], rel=1e-3)
+    penalty = penalizer * (reference.params_ ** 2).sum()
+    assert log_likelihood == pytest.approx(-(reference._negative_log_likelihood_ - penalty) * len(repeat), rel=1e-6)
+
+
+def test_the_model_input_read_off_rfm_is_the_one_built_from_purchase_days_at_as_of(cdnow_home):
+    from assets.customer_value.modeling import build_summary
+
+    with connect(cdnow_home, read_only=False) as conn:
+        as_of = conn.execute("select as_of from analysis_scope").fetchone()[0]
+        build_summary(conn, "summary_from_purchase_days", as_of, "week")
+        differences = conn.execute(
+            "select count(*) from ((select * from clv_summary except select * from summary_from_purchase_days) "
+            "union all (select * from summary_from_purchase_days except select * from clv_summary))"
+        ).fetchone()[0]
+        rows = conn.execute("select count(*), count(monetary) from summary_from_purchase_days").fetchone()
+    assert differences == 0 and rows == (2357, 946)  # 946 repeat buyers, as in lifetimes' CDNOW summary

@@ -7,7 +7,7 @@ import pandas as pd
 
 from assets.customer_value.modeling import (
     build_customer_clv,
-    build_summary,
+    define_summary_as_of,
     fit_models,
     load_fit,
     model_rows,
@@ -35,14 +35,14 @@ def customer_rfm(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "segments": table(segments)})
 
 
-@dg.asset(**VALUE_ASSET, deps=["customer_purchase_days", "analysis_scope"])
+@dg.asset(**VALUE_ASSET, deps=[customer_rfm, "analysis_scope"])
 def clv_model(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """The fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, fit size and status; also writes
+    """The fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, fit size and status; also defines
     `clv_summary`, the per-customer model input (frequency, recency, T, monetary)."""
     settings = lifecycle_config.settings
     with warehouse.get_connection() as conn:
         as_of = conn.execute("select as_of from analysis_scope").fetchone()[0]
-        build_summary(conn, "clv_summary", as_of, settings.time_unit)
+        define_summary_as_of(conn, settings.time_unit)
         fit = fit_models(conn, "clv_summary", settings.clv)
         stored = pd.DataFrame(model_rows(fit, "production", as_of, as_of, settings.time_unit))
         create_table_from_frame(conn, "clv_model", stored)

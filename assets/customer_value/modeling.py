@@ -7,6 +7,8 @@ rows with their counts as weights, and hands predictions back to DuckDB to join 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,8 +19,9 @@ import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 
 from assets.customer_value.bgnbd import BgNbdFitError, fit_bg_nbd
+from assets.customer_value.gamma_gamma import GammaGammaFitError, fit_gamma_gamma
 from common.config import ClvSettings
-from common.warehouse import create_table
+from common.warehouse import create_table, create_view
 
 SQL = Path(__file__).parent / "sql"
 HORIZON_MONTHS = 12
@@ -49,9 +52,17 @@ class ClvFit:
 
 
 def build_summary(conn: duckdb.DuckDBPyConnection, table: str, cutoff: date, time_unit: str) -> int:
+    """The model input at a cut-off before as_of (the backtest's calibration period), from purchase days."""
     return create_table(
         conn, table, SQL / "clv_summary.sql", {"cutoff": cutoff, "days_per_unit": days_per_unit(time_unit)}
     )
+
+
+def define_summary_as_of(conn: duckdb.DuckDBPyConnection, time_unit: str) -> None:
+    """`clv_summary`, the model input on as_of: a view over `customer_rfm`, which already holds it."""
+    if conn.execute("select count(*) from duckdb_tables() where table_name = 'clv_summary'").fetchone()[0]:
+        conn.execute("drop table clv_summary")  # a warehouse from before it became a view
+    create_view(conn, "clv_summary", SQL / "clv_summary_as_of.sql", days_per_unit=repr(days_per_unit(time_unit)))
 
 
 def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: ClvSettings) -> ClvFit:
@@ -83,15 +94,12 @@ def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: Cl
     except BgNbdFitError as error:
         return ClvFit(str(error), customers, repeat_buyers)
     try:
-        gamma_gamma = GammaGammaFitter(penalizer_coef=settings.penalizer).fit(
-            gg_rows["frequency"].to_numpy(), gg_rows["monetary"].to_numpy(), weights=gg_rows["weight"].to_numpy()
+        gamma_gamma, gg_log_likelihood = fit_gamma_gamma(
+            gg_rows["frequency"], gg_rows["monetary"], gg_rows["weight"], settings.penalizer
         )
-    except Exception as error:  # lifetimes raises plain exceptions when its optimizer fails
-        return ClvFit(f"Gamma-Gamma fit failed: {' '.join(str(error).split())}", customers, repeat_buyers)
-    log_likelihood = {
-        "bg_nbd": bg_log_likelihood,
-        "gamma_gamma": -gamma_gamma._negative_log_likelihood_ * gg_rows["weight"].sum(),
-    }
+    except GammaGammaFitError as error:
+        return ClvFit(str(error), customers, repeat_buyers)
+    log_likelihood = {"bg_nbd": bg_log_likelihood, "gamma_gamma": gg_log_likelihood}
     return ClvFit("ok", customers, repeat_buyers, bg_nbd, gamma_gamma, len(bg_rows), len(gg_rows), log_likelihood)
 
 
@@ -105,10 +113,8 @@ def predict_distinct(
     model = fit.bg_nbd
     predicted = rows[["frequency", "recency", "T"]].copy()
     predicted["p_alive"] = model.conditional_probability_alive(f, r, t)
-    expected = {
-        days: model.conditional_expected_number_of_purchases_up_to_time(days / unit, f, r, t)
-        for days in sorted({*PREDICTION_DAYS, *(month * DAYS_PER_MONTH for month in range(1, HORIZON_MONTHS + 1))})
-    }
+    horizons = sorted({*PREDICTION_DAYS, *(month * DAYS_PER_MONTH for month in range(1, HORIZON_MONTHS + 1))})
+    expected = expected_purchases(model, horizons, unit, f, r, t)
     for days in PREDICTION_DAYS:
         predicted[f"expected_purchases_{days}d"] = expected[days]
     monthly_rate = (1 + annual_discount_rate) ** (1 / 12) - 1
@@ -119,6 +125,16 @@ def predict_distinct(
         previous = cumulative
     predicted["discounted_purchases_horizon"] = discounted
     return predicted
+
+
+def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, r, t) -> dict[int, np.ndarray]:
+    """BG/NBD expected purchases within each horizon. Each horizon is a Gauss hypergeometric function
+    over every row; SciPy releases the GIL there, so the horizons run on all cores."""
+    def up_to(horizon: int) -> np.ndarray:
+        return model.conditional_expected_number_of_purchases_up_to_time(horizon / unit, f, r, t)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return dict(zip(days, pool.map(up_to, days)))
 
 
 def build_customer_clv(conn: duckdb.DuckDBPyConnection, fit: ClvFit, time_unit: str, settings: ClvSettings) -> int:
@@ -215,10 +231,8 @@ def tracking_curve(
     ).df().merge(rows[["frequency", "recency", "T"]], on=["frequency", "recency", "T"])
     f, r, t = (weights[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
     days = list(range(7, held_out, 7)) + [held_out]
-    predicted = [
-        float((fit.bg_nbd.conditional_expected_number_of_purchases_up_to_time(d / unit, f, r, t) * weights["customers"]).sum())
-        for d in days
-    ]
+    expected = expected_purchases(fit.bg_nbd, days, unit, f, r, t)
+    predicted = [float((expected[d] * weights["customers"]).sum()) for d in days]
     actual = conn.execute(
         """
         with daily as (

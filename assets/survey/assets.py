@@ -114,7 +114,7 @@ def survey_segmentation(lifecycle_config: LifecycleConfig, warehouse: Warehouse)
     yield dg.MaterializeResult(asset_key="survey_segment_quality", metadata={"quality": table(quality), **metadata})
 
 
-@dg.asset(**SURVEY_ASSET, deps=["survey_segments", "customer_purchase_days", "customer_clv"])
+@dg.asset(**SURVEY_ASSET, deps=["survey_segments", "customer_purchase_days", "purchase_lines", "customer_clv"])
 def survey_segment_profiles(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Per segment: size, share, mean rating and z-score per factor, its distinguishing factors and
     name, and — for respondents linked to customers — return rate, repeat-purchase rate, average

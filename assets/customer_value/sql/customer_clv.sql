@@ -60,7 +60,11 @@ select
     expected_avg_order_value,
     clv_12m,
     -- decile 1 is the top tenth: count the decile boundaries above the customer's CLV
-    1 + len(list_filter(decile_boundaries, lambda boundary: boundary > clv_12m)) as clv_decile,
+    1 + (decile_boundaries[1] > clv_12m)::integer + (decile_boundaries[2] > clv_12m)::integer
+        + (decile_boundaries[3] > clv_12m)::integer + (decile_boundaries[4] > clv_12m)::integer
+        + (decile_boundaries[5] > clv_12m)::integer + (decile_boundaries[6] > clv_12m)::integer
+        + (decile_boundaries[7] > clv_12m)::integer + (decile_boundaries[8] > clv_12m)::integer
+        + (decile_boundaries[9] > clv_12m)::integer as clv_decile,
     case
         when clv_12m >= tier_boundaries[1] then 'top 1%'
         when clv_12m >= tier_boundaries[2] then 'top 5%'

@@ -17,7 +17,9 @@ per_customer as (
         count(*) filter (where is_purchase_day) as frequency,
         sum(net_amount) as total_net_spend,
         min(purchase_date) filter (where is_purchase_day) as first_purchase_date,
-        max(purchase_date) filter (where is_purchase_day) as last_purchase_date
+        max(purchase_date) filter (where is_purchase_day) as last_purchase_date,
+        sum(net_amount) filter (where is_purchase_day)
+            - arg_min(net_amount, purchase_date) filter (where is_purchase_day) as repeat_days_net_spend
     from purchase_days
     group by customer_id
     having count(*) filter (where is_purchase_day) > 0
@@ -29,6 +31,7 @@ measured as (
         (select as_of from scope) - last_purchase_date as recency_days,
         frequency,
         total_net_spend / frequency as monetary,
+        repeat_days_net_spend / nullif(frequency - 1, 0) as repeat_monetary,
         total_net_spend,
         (select as_of from scope) - first_purchase_date as tenure_days,
         first_purchase_date,
@@ -49,9 +52,15 @@ boundaries as (
 scored as (
     select
         measured.*,
-        1 + len(list_filter(recency_boundaries, lambda boundary: recency_days < boundary)) as r_score,
-        1 + len(list_filter(frequency_boundaries, lambda boundary: frequency > boundary)) as f_score,
-        1 + len(list_filter(monetary_boundaries, lambda boundary: monetary > boundary)) as m_score
+        1 + (recency_days < recency_boundaries[1])::integer + (recency_days < recency_boundaries[2])::integer
+            + (recency_days < recency_boundaries[3])::integer + (recency_days < recency_boundaries[4])::integer
+            as r_score,
+        1 + (frequency > frequency_boundaries[1])::integer + (frequency > frequency_boundaries[2])::integer
+            + (frequency > frequency_boundaries[3])::integer + (frequency > frequency_boundaries[4])::integer
+            as f_score,
+        1 + (monetary > monetary_boundaries[1])::integer + (monetary > monetary_boundaries[2])::integer
+            + (monetary > monetary_boundaries[3])::integer + (monetary > monetary_boundaries[4])::integer
+            as m_score
     from measured, boundaries
 ),
 
@@ -67,6 +76,7 @@ select
     recency_days,
     frequency,
     monetary,
+    repeat_monetary,
     total_net_spend,
     tenure_days,
     r_score,

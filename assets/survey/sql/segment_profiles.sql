@@ -14,23 +14,37 @@ linked as (
 
 purchase_days as (
     select * from main.customer_purchase_days
+    where customer_id in (select customer_id from linked)
+),
+
+orders as (
+    -- lines without an order id form one order per timestamp
+    select customer_id, count(distinct coalesce(order_id, order_ts::varchar)) as orders
+    from main.purchase_lines
+    where not is_return and customer_id in (select customer_id from linked)
+    group by customer_id
 ),
 
 clv as (
     select customer_id, clv_12m from main.customer_clv
 ),
 
-per_customer as (
+daily_totals as (
     select
         customer_id,
         count(*) filter (where is_purchase_day) as purchase_days,
-        sum(n_orders) as orders,
         sum(n_lines) as lines,
         sum(n_discounted_lines) as discounted_lines,
         sum(gross_amount) as gross_amount,
         sum(returned_amount) as returned_amount
     from purchase_days
     group by customer_id
+),
+
+per_customer as (
+    select daily_totals.*, coalesce(orders.orders, 0) as orders
+    from daily_totals
+    left join orders using (customer_id)
 ),
 
 behaviour as (
