@@ -2,6 +2,7 @@
 -- A purchase continues the chain when the next one follows within $window_days days (day
 -- $window_days included); it ended when no purchase followed and the whole window lies on or
 -- before as_of; otherwise the outcome is not known yet and the label is open.
+-- A chain is identified by (customer_id, chain_number), chains numbered from 1 per customer.
 -- Two ordered passes over the purchase days: the first finds each day's neighbours, the second
 -- numbers the chains and, looking forward, finds where each chain ends.
 with
@@ -45,7 +46,7 @@ chained as (
         days_to_next,
         chain_label,
         purchase_number,
-        sum(starts_chain::integer) over up_to_here as chain_number,
+        (sum(starts_chain::integer) over up_to_here)::integer as chain_number,
         max(case when starts_chain then purchase_number end) over up_to_here as chain_first_number,
         max(case when starts_chain then purchase_date end) over up_to_here as chain_start_date,
         min(case when chain_label <> 'continued' then purchase_number end) over from_here as chain_last_number,
@@ -58,7 +59,6 @@ chained as (
 
 select
     customer_id,
-    customer_id || '#' || chain_number as chain_id,
     chain_number,
     purchase_number - chain_first_number + 1 as chain_position,
     chain_label,

@@ -28,15 +28,16 @@ per_customer as (
 measured as (
     select
         customer_id,
-        (select as_of from scope) - last_purchase_date as recency_days,
+        scope.as_of - last_purchase_date as recency_days,
         frequency,
         total_net_spend / frequency as monetary,
         repeat_days_net_spend / nullif(frequency - 1, 0) as repeat_monetary,
         total_net_spend,
-        (select as_of from scope) - first_purchase_date as tenure_days,
+        scope.as_of - first_purchase_date as tenure_days,
         first_purchase_date,
         last_purchase_date
     from per_customer
+    cross join scope
 ),
 
 -- Quintile scores: 1 plus the number of quintile boundaries a value passes, so customers with
