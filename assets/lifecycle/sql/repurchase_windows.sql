@@ -6,6 +6,8 @@
 --   base            the gaps of the whole base
 -- One-time buyers use the days from first to second purchase instead (category_first_to_second,
 -- base_first_to_second): their expected date is the second-purchase target.
+-- The customer's own quartiles are interpolated like quantile_cont, but from ranks and plain
+-- aggregates, which DuckDB can spill to disk for millions of customers.
 with
 
 rfm as (
@@ -16,17 +18,52 @@ scope as (
     select as_of from main.analysis_scope
 ),
 
+ranked_gaps as (
+    select
+        customer_id,
+        days_to_next,
+        row_number() over (partition by customer_id order by days_to_next) - 1 as gap_rank,
+        count(*) over (partition by customer_id) as intervals
+    from main.purchase_chains
+    where days_to_next is not null
+),
+
+gap_positions as (
+    -- quantile_cont's position of each quartile among a customer's sorted gaps (0-based)
+    select customer_id, gap_rank, days_to_next, intervals,
+        (intervals - 1) * 0.25 as p25_at,
+        (intervals - 1) * 0.50 as median_at,
+        (intervals - 1) * 0.75 as p75_at
+    from ranked_gaps
+    where intervals >= $repurchase_min_intervals
+),
+
 own_gaps as (
     select
         customer_id,
-        count(days_to_next) as intervals,
-        quantile_cont(days_to_next, 0.25) as p25_days,
-        quantile_cont(days_to_next, 0.50) as median_days,
-        quantile_cont(days_to_next, 0.75) as p75_days
-    from main.purchase_chains
-    where days_to_next is not null
+        any_value(intervals) as intervals,
+        any_value(p25_at) as p25_at,
+        any_value(median_at) as median_at,
+        any_value(p75_at) as p75_at,
+        max(days_to_next) filter (gap_rank = floor(p25_at)) as p25_low,
+        max(days_to_next) filter (gap_rank = ceil(p25_at)) as p25_high,
+        max(days_to_next) filter (gap_rank = floor(median_at)) as median_low,
+        max(days_to_next) filter (gap_rank = ceil(median_at)) as median_high,
+        max(days_to_next) filter (gap_rank = floor(p75_at)) as p75_low,
+        max(days_to_next) filter (gap_rank = ceil(p75_at)) as p75_high
+    from gap_positions
+    where gap_rank between floor(p25_at) and ceil(p75_at)
     group by customer_id
-    having count(days_to_next) >= $repurchase_min_intervals
+),
+
+own_quartiles as (
+    select
+        customer_id,
+        intervals,
+        p25_low + (p25_at - floor(p25_at)) * (p25_high - p25_low) as p25_days,
+        median_low + (median_at - floor(median_at)) * (median_high - median_low) as median_days,
+        p75_low + (p75_at - floor(p75_at)) * (p75_high - p75_low) as p75_days
+    from own_gaps
 ),
 
 main_categories as (
@@ -41,50 +78,57 @@ timing as (
     where intervals >= $repurchase_min_intervals
 ),
 
-candidates as (
-    select rfm.customer_id, 1 as preference, 'own_history' as window_basis,
-        own_gaps.intervals, own_gaps.p25_days, own_gaps.median_days, own_gaps.p75_days
+with_distributions as (
+    select
+        rfm.*,
+        main_categories.main_category,
+        own.intervals is not null as has_own,
+        category_timing.intervals is not null as has_category,
+        base_timing.intervals is not null as has_base,
+        own.intervals as own_intervals, own.p25_days as own_p25, own.median_days as own_median, own.p75_days as own_p75,
+        category_timing.intervals as category_intervals, category_timing.p25_days as category_p25,
+        category_timing.median_days as category_median, category_timing.p75_days as category_p75,
+        base_timing.intervals as base_intervals, base_timing.p25_days as base_p25,
+        base_timing.median_days as base_median, base_timing.p75_days as base_p75
     from rfm
-    join own_gaps using (customer_id)
-    union all
-    select rfm.customer_id, 2,
-        case when rfm.frequency > 1 then 'category' else 'category_first_to_second' end,
-        timing.intervals, timing.p25_days, timing.median_days, timing.p75_days
-    from rfm
-    join main_categories using (customer_id)
-    join timing
-        on timing.category = main_categories.main_category
-        and timing.measure = case when rfm.frequency > 1 then 'days_between_purchases' else 'days_to_second_purchase' end
-    union all
-    select rfm.customer_id, 3,
-        case when rfm.frequency > 1 then 'base' else 'base_first_to_second' end,
-        timing.intervals, timing.p25_days, timing.median_days, timing.p75_days
-    from rfm
-    join timing
-        on timing.category = '(all)'
-        and timing.measure = case when rfm.frequency > 1 then 'days_between_purchases' else 'days_to_second_purchase' end
+    left join own_quartiles as own using (customer_id)
+    left join main_categories using (customer_id)
+    left join timing as category_timing
+        on category_timing.category = main_categories.main_category
+        and category_timing.measure = case when rfm.frequency > 1 then 'days_between_purchases' else 'days_to_second_purchase' end
+    left join timing as base_timing
+        on base_timing.category = '(all)'
+        and base_timing.measure = case when rfm.frequency > 1 then 'days_between_purchases' else 'days_to_second_purchase' end
 ),
 
 chosen as (
-    select *
-    from candidates
-    qualify row_number() over (partition by customer_id order by preference) = 1
+    select
+        customer_id, frequency, last_purchase_date, main_category,
+        case
+            when has_own then 'own_history'
+            when has_category then case when frequency > 1 then 'category' else 'category_first_to_second' end
+            when has_base then case when frequency > 1 then 'base' else 'base_first_to_second' end
+            else 'none: no repeat purchases in the data'
+        end as window_basis,
+        case when has_own then own_intervals when has_category then category_intervals else base_intervals end as intervals_used,
+        case when has_own then own_p25 when has_category then category_p25 else base_p25 end as p25_days,
+        case when has_own then own_median when has_category then category_median else base_median end as median_days,
+        case when has_own then own_p75 when has_category then category_p75 else base_p75 end as p75_days
+    from with_distributions
 ),
 
 windows as (
     select
-        rfm.customer_id,
-        rfm.frequency,
-        rfm.last_purchase_date,
-        main_categories.main_category,
-        coalesce(chosen.window_basis, 'none: no repeat purchases in the data') as window_basis,
-        chosen.intervals as intervals_used,
-        rfm.last_purchase_date + round(chosen.p25_days)::integer as window_start,
-        rfm.last_purchase_date + round(chosen.median_days)::integer as expected_date,
-        rfm.last_purchase_date + round(chosen.p75_days)::integer as window_end
-    from rfm
-    left join chosen using (customer_id)
-    left join main_categories using (customer_id)
+        customer_id,
+        frequency,
+        last_purchase_date,
+        main_category,
+        window_basis,
+        intervals_used,
+        last_purchase_date + round(p25_days)::integer as window_start,
+        last_purchase_date + round(median_days)::integer as expected_date,
+        last_purchase_date + round(p75_days)::integer as window_end
+    from chosen
 )
 
 select
