@@ -99,6 +99,22 @@ def test_the_fast_bg_nbd_fit_agrees_with_lifetimes_own_fitter_and_the_papers_log
     assert log_likelihood == pytest.approx(-9582.4, abs=0.1)  # the paper's log-likelihood
 
 
+def test_expected_purchases_per_distinct_frequency_and_age_equal_lifetimes_per_customer():
+    from lifetimes import BetaGeoFitter
+    from lifetimes.datasets import load_cdnow_summary
+
+    from assets.customer_value.modeling import expected_purchases
+
+    summary = load_cdnow_summary(index_col=[0])
+    frequency, recency, age = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+    model = BetaGeoFitter().fit(frequency, recency, age)
+    horizons = [1, 39, 52, 520]  # weeks, the last far enough for the overflow-safe form of the series
+    fast = expected_purchases(model, horizons, 1.0, frequency, recency, age)
+    for weeks in horizons:
+        reference = model.conditional_expected_number_of_purchases_up_to_time(weeks, frequency, recency, age)
+        assert fast[weeks] == pytest.approx(reference, rel=1e-12)
+
+
 @pytest.mark.parametrize("penalizer", [0.0, 0.01])
 def test_the_fast_gamma_gamma_fit_agrees_with_lifetimes_own_fitter(penalizer):
     from lifetimes import GammaGammaFitter

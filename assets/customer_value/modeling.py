@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
+from scipy.special import hyp2f1
 
 from assets.customer_value.bgnbd import BgNbdFitError, fit_bg_nbd
 from assets.customer_value.gamma_gamma import GammaGammaFitError, fit_gamma_gamma
@@ -128,10 +129,32 @@ def predict_distinct(
 
 
 def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, r, t) -> dict[int, np.ndarray]:
-    """BG/NBD expected purchases within each horizon. Each horizon is a Gauss hypergeometric function
-    over every row; SciPy releases the GIL there, so the horizons run on all cores."""
+    """BG/NBD expected repeat purchases within each horizon: equation (10) of Fader, Hardie & Lee
+    (2005), as lifetimes' `conditional_expected_number_of_purchases_up_to_time` computes it.
+
+    Its Gauss hypergeometric term depends on frequency and age but not on recency, so it is evaluated
+    once per distinct (frequency, T) pair and horizon (a few thousand pairs for millions of
+    customers), and the recency factor once per row. SciPy releases the GIL in `hyp2f1`, so the
+    horizons run on all cores."""
+    params = model.params_
+    r_, alpha, a, b = (float(params[name]) for name in ("r", "alpha", "a", "b"))
+    f, r, t = (np.asarray(values, dtype=float) for values in (f, r, t))
+    pairs = pd.DataFrame({"f": f, "t": t}).groupby(["f", "t"], sort=False)
+    pair_of_row = pairs.ngroup().to_numpy()
+    x, age = np.empty(pairs.ngroups), np.empty(pairs.ngroups)
+    x[pair_of_row], age[pair_of_row] = f, t
+    recency_factor = 1 + (f > 0) * (a / (b + f - 1)) * ((alpha + t) / (alpha + r)) ** (r_ + f)
+
     def up_to(horizon: int) -> np.ndarray:
-        return model.conditional_expected_number_of_purchases_up_to_time(horizon / unit, f, r, t)
+        span = horizon / unit
+        hyp_a, hyp_b, hyp_c, z = r_ + x, b + x, a + b + x - 1, span / (alpha + age + span)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ln_hyp = np.log(hyp2f1(hyp_a, hyp_b, hyp_c, z))
+            # where the series overflows, Euler's transformation of the same function
+            ln_hyp_alt = np.log(hyp2f1(hyp_c - hyp_a, hyp_c - hyp_b, hyp_c, z)) + (hyp_c - hyp_a - hyp_b) * np.log(1 - z)
+        ln_hyp = np.where(np.isinf(ln_hyp), ln_hyp_alt, ln_hyp)
+        numerator = (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r_ + x) * np.log((alpha + age) / (alpha + age + span))))
+        return numerator[pair_of_row] / recency_factor
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         return dict(zip(days, pool.map(up_to, days)))
