@@ -92,6 +92,16 @@ def test_a_publish_that_fails_midway_leaves_the_previous_files_whole(tmp_path, m
     assert duckdb.execute(f"select count(*) from '{exports / 'sales.parquet'}'").fetchone()[0] == 1
 
 
+def test_the_snapshot_holds_every_table_and_view_also_from_an_in_memory_warehouse(tmp_path):
+    for name, warehouse in [("file", duckdb.connect(str(tmp_path / "w.duckdb"))), ("memory", duckdb.connect())]:
+        warehouse.execute("create table sales as select 1 as amount; insert into sales values (2)")
+        warehouse.execute("create view big_sales as select * from main.sales where amount > 1")
+        exports = tmp_path / name
+        publish_exports(warehouse, exports)
+        with duckdb.connect(str(exports / "lifecycle.duckdb"), read_only=True) as snapshot:
+            assert snapshot.execute("select count(*), (select count(*) from big_sales) from sales").fetchone() == (2, 1)
+
+
 def test_the_sensor_starts_a_run_only_when_a_source_file_is_new_or_changed(tmp_path):
     config_path = small_shop(tmp_path, ["O1,C1,2024-01-02,P1,1,2.00"])
     resource = LifecycleConfig(config_path=str(config_path), home=str(tmp_path / "home"))

@@ -7,6 +7,7 @@ snapshot open keeps reading it undisturbed and nobody ever sees a half-written f
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -31,13 +32,23 @@ def publish_exports(conn: duckdb.DuckDBPyConnection, exports_dir: Path) -> dict[
 
 
 def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> Path:
+    """A copy of the warehouse as one DuckDB file. A file-backed warehouse is checkpointed (the
+    write-ahead log folded into the file) and copied byte for byte: with the one writer publishing,
+    nothing changes it meanwhile, and a copy takes seconds where re-encoding every table took a
+    minute at 10M purchase lines. An in-memory warehouse is copied table by table."""
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
-    source = conn.execute("select current_database()").fetchone()[0]
-    conn.execute(f"attach '{partial}' as snapshot")
-    try:
-        conn.execute(f"copy from database {quote(source)} to snapshot")
-    finally:
-        conn.execute("detach snapshot")
+    source, path = conn.execute(
+        "select database_name, path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    if path:
+        conn.execute("checkpoint")
+        shutil.copyfile(path, partial)
+    else:
+        conn.execute(f"attach '{partial}' as snapshot")
+        try:
+            conn.execute(f"copy from database {quote(source)} to snapshot")
+        finally:
+            conn.execute("detach snapshot")
     os.replace(partial, target)
     return target
