@@ -84,6 +84,42 @@ def test_the_backtest_tracks_total_repeat_purchases(cdnow_fit):
     assert predicted == pytest.approx(actual, rel=0.25)
 
 
+def test_every_customers_predictions_are_lifetimes_own(cdnow_home):
+    """customer_clv computes P(alive) and expected purchases in SQL from the fitted parameters; they
+    must equal lifetimes' functions, and CLV the monthly discounted sum lifetimes' CLV takes."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    with connect(cdnow_home) as conn:
+        rows = conn.execute(
+            "select s.frequency, s.recency, s.T, s.monetary, c.p_alive, c.expected_purchases_90d, "
+            "c.expected_avg_order_value, c.clv_12m from clv_summary s join customer_clv c using (customer_id)"
+        ).df()
+        parameters = conn.execute("select * from clv_model where purpose = 'production'").df().set_index("model")
+    bg_nbd, gamma_gamma = BetaGeoFitter(), GammaGammaFitter()
+    bg_nbd.params_ = parameters.loc["bg_nbd", ["r", "alpha", "a", "b"]].astype(float)
+    gamma_gamma.params_ = parameters.loc["gamma_gamma", ["p", "q", "v"]].astype(float)
+    f, r, t = rows["frequency"], rows["recency"], rows["T"]
+    repeat = f > 0
+
+    assert rows["p_alive"][repeat].to_numpy() == pytest.approx(
+        bg_nbd.conditional_probability_alive(f, r, t)[repeat], rel=1e-9)
+    assert rows["p_alive"][~repeat].isna().all()
+    assert rows["expected_purchases_90d"].to_numpy() == pytest.approx(
+        bg_nbd.conditional_expected_number_of_purchases_up_to_time(90 / 7, f, r, t).to_numpy(), rel=1e-9)
+    spend = rows["monetary"].where(repeat & (rows["monetary"] > 0))
+    order_value = gamma_gamma.conditional_expected_average_profit(f.where(spend.notna(), 0), spend.fillna(0))
+    order_value = order_value.where(spend.notna(), gamma_gamma.params_["v"] * gamma_gamma.params_["p"] / (gamma_gamma.params_["q"] - 1))
+    assert rows["expected_avg_order_value"].to_numpy() == pytest.approx(order_value.to_numpy(), rel=1e-9)
+    monthly_rate = 1.10 ** (1 / 12) - 1  # the default annual discount rate of 10%
+    clv = sum(
+        (bg_nbd.conditional_expected_number_of_purchases_up_to_time(30 * month / 7, f, r, t)
+         - bg_nbd.conditional_expected_number_of_purchases_up_to_time(30 * (month - 1) / 7, f, r, t))
+        / (1 + monthly_rate) ** month
+        for month in range(1, 13)
+    ) * order_value
+    assert rows["clv_12m"].to_numpy() == pytest.approx(clv.to_numpy(), rel=1e-9)
+
+
 def test_the_fast_bg_nbd_fit_agrees_with_lifetimes_own_fitter_and_the_papers_log_likelihood():
     from lifetimes import BetaGeoFitter
     from lifetimes.datasets import load_cdnow_summary

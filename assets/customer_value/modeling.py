@@ -104,74 +104,76 @@ def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: Cl
     return ClvFit("ok", customers, repeat_buyers, bg_nbd, gamma_gamma, len(bg_rows), len(gg_rows), log_likelihood)
 
 
-def predict_distinct(
-    fit: ClvFit, rows: pd.DataFrame, time_unit: str, annual_discount_rate: float
-) -> pd.DataFrame:
-    """P(alive), expected purchases over 30/90/365 days and the discounted expected purchases of
-    the next 12 months, once per distinct (frequency, recency, T) row."""
+def predict_if_alive(fit: ClvFit, pairs: pd.DataFrame, time_unit: str, annual_discount_rate: float) -> pd.DataFrame:
+    """Per distinct (frequency, T): the expected purchases over 30/90/365 days of a customer still
+    alive, and the discounted expected purchases of the next 12 months. BG/NBD's expectation is this
+    times P(alive), which is the only part that depends on recency (see `customer_clv.sql`)."""
     unit = days_per_unit(time_unit)
-    f, r, t = (rows[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
-    model = fit.bg_nbd
-    predicted = rows[["frequency", "recency", "T"]].copy()
-    predicted["p_alive"] = model.conditional_probability_alive(f, r, t)
+    x, age = (pairs[column].to_numpy(dtype=float) for column in ("frequency", "T"))
     horizons = sorted({*PREDICTION_DAYS, *(month * DAYS_PER_MONTH for month in range(1, HORIZON_MONTHS + 1))})
-    expected = expected_purchases(model, horizons, unit, f, r, t)
+    expected = purchases_if_alive(fit.bg_nbd, horizons, unit, x, age)
+    predicted = pairs[["frequency", "T"]].copy()
     for days in PREDICTION_DAYS:
-        predicted[f"expected_purchases_{days}d"] = expected[days]
+        predicted[f"purchases_if_alive_{days}d"] = expected[days]
     monthly_rate = (1 + annual_discount_rate) ** (1 / 12) - 1
-    discounted, previous = np.zeros(len(rows)), np.zeros(len(rows))
+    discounted, previous = np.zeros(len(pairs)), np.zeros(len(pairs))
     for month in range(1, HORIZON_MONTHS + 1):
         cumulative = expected[month * DAYS_PER_MONTH]
         discounted += (cumulative - previous) / (1 + monthly_rate) ** month
         previous = cumulative
-    predicted["discounted_purchases_horizon"] = discounted
+    predicted["discounted_purchases_if_alive"] = discounted
     return predicted
 
 
-def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, r, t) -> dict[int, np.ndarray]:
-    """BG/NBD expected repeat purchases within each horizon: equation (10) of Fader, Hardie & Lee
-    (2005), as lifetimes' `conditional_expected_number_of_purchases_up_to_time` computes it.
-
-    Its Gauss hypergeometric term depends on frequency and age but not on recency, so it is evaluated
-    once per distinct (frequency, T) pair and horizon (a few thousand pairs for millions of
-    customers), and the recency factor once per row. SciPy releases the GIL in `hyp2f1`, so the
-    horizons run on all cores."""
-    params = model.params_
-    r_, alpha, a, b = (float(params[name]) for name in ("r", "alpha", "a", "b"))
-    f, r, t = (np.asarray(values, dtype=float) for values in (f, r, t))
-    pairs = pd.DataFrame({"f": f, "t": t}).groupby(["f", "t"], sort=False)
-    pair_of_row = pairs.ngroup().to_numpy()
-    x, age = np.empty(pairs.ngroups), np.empty(pairs.ngroups)
-    x[pair_of_row], age[pair_of_row] = f, t
-    recency_factor = 1 + (f > 0) * (a / (b + f - 1)) * ((alpha + t) / (alpha + r)) ** (r_ + f)
+def purchases_if_alive(model: BetaGeoFitter, days: list[int], unit: float, x, age) -> dict[int, np.ndarray]:
+    """The numerator of BG/NBD's expected repeat purchases within each horizon (equation 10 of Fader,
+    Hardie & Lee 2005, as lifetimes' `conditional_expected_number_of_purchases_up_to_time` computes
+    it): a function of frequency and age only. SciPy releases the GIL in `hyp2f1`, so the horizons
+    run on all cores."""
+    r, alpha, a, b = (float(model.params_[name]) for name in ("r", "alpha", "a", "b"))
+    x, age = np.asarray(x, dtype=float), np.asarray(age, dtype=float)
 
     def up_to(horizon: int) -> np.ndarray:
         span = horizon / unit
-        hyp_a, hyp_b, hyp_c, z = r_ + x, b + x, a + b + x - 1, span / (alpha + age + span)
+        hyp_a, hyp_b, hyp_c, z = r + x, b + x, a + b + x - 1, span / (alpha + age + span)
         with np.errstate(divide="ignore", invalid="ignore"):
             ln_hyp = np.log(hyp2f1(hyp_a, hyp_b, hyp_c, z))
             # where the series overflows, Euler's transformation of the same function
             ln_hyp_alt = np.log(hyp2f1(hyp_c - hyp_a, hyp_c - hyp_b, hyp_c, z)) + (hyp_c - hyp_a - hyp_b) * np.log(1 - z)
         ln_hyp = np.where(np.isinf(ln_hyp), ln_hyp_alt, ln_hyp)
-        numerator = (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r_ + x) * np.log((alpha + age) / (alpha + age + span))))
-        return numerator[pair_of_row] / recency_factor
+        return (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + age) / (alpha + age + span))))
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         return dict(zip(days, pool.map(up_to, days)))
+
+
+def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, r, t) -> dict[int, np.ndarray]:
+    """BG/NBD expected repeat purchases within each horizon per (frequency, recency, T) row: the
+    purchases of a living customer, evaluated once per distinct (frequency, T) pair (a few thousand
+    for millions of customers), times P(alive)."""
+    f, r, t = (np.asarray(values, dtype=float) for values in (f, r, t))
+    pairs = pd.DataFrame({"f": f, "t": t}).groupby(["f", "t"], sort=False)
+    pair_of_row = pairs.ngroup().to_numpy()
+    x, age = np.empty(pairs.ngroups), np.empty(pairs.ngroups)
+    x[pair_of_row], age[pair_of_row] = f, t
+    p_alive = model.conditional_probability_alive(f, r, t)
+    if_alive = purchases_if_alive(model, days, unit, x, age)
+    return {horizon: if_alive[horizon][pair_of_row] * p_alive for horizon in days}
 
 
 def build_customer_clv(conn: duckdb.DuckDBPyConnection, fit: ClvFit, time_unit: str, settings: ClvSettings) -> int:
     """`customer_clv` from `clv_summary`: model numbers when the fit is usable, else nulls and the reason."""
     if not fit.ok:
         return create_table(conn, "customer_clv", SQL / "customer_clv_unavailable.sql", {"status": fit.status})
-    rows = conn.execute("select distinct frequency, recency, T from clv_summary").df()
-    conn.register("clv_predictions", predict_distinct(fit, rows, time_unit, settings.annual_discount_rate))
-    conn.register("clv_gamma_gamma_parameters", pd.DataFrame([fit.gamma_gamma.params_.to_dict()]))
+    pairs = conn.execute("select distinct frequency, T from clv_summary").df()
+    conn.register("clv_predictions_if_alive", predict_if_alive(fit, pairs, time_unit, settings.annual_discount_rate))
+    parameters = {**fit.bg_nbd.params_.to_dict(), **fit.gamma_gamma.params_.to_dict()}
+    conn.register("clv_parameters", pd.DataFrame([parameters]))
     try:
         return create_table(conn, "customer_clv", SQL / "customer_clv.sql")
     finally:
-        conn.unregister("clv_predictions")
-        conn.unregister("clv_gamma_gamma_parameters")
+        conn.unregister("clv_predictions_if_alive")
+        conn.unregister("clv_parameters")
 
 
 def model_rows(fit: ClvFit, purpose: str, as_of: date, cutoff: date, time_unit: str) -> list[dict]:

@@ -1,39 +1,56 @@
--- Per customer: the model's predictions, evaluated once per distinct (frequency, recency, T) and
--- joined back; expected order value from the Gamma-Gamma posterior mean (the population mean for
--- customers without a positive repeat-purchase value); 12-month CLV, its decile and value tier
--- (by quantile boundaries, so equal values share a decile).
+-- Per customer: the model's predictions. Expected purchases are those of a living customer, computed
+-- once per distinct (frequency, T), times P(alive), which is the only recency-dependent part of
+-- BG/NBD (Fader, Hardie & Lee 2005, eq. 10 and P(alive) below it): P(alive) = 1 / (1 + a/(b+x-1)
+-- ((alpha+T)/(alpha+t_x))^(r+x)) for repeat buyers, 1 for one-time buyers (reported as null).
+-- Expected order value from the Gamma-Gamma posterior mean (the population mean for customers
+-- without a positive repeat-purchase value); 12-month CLV, its decile and value tier (by quantile
+-- boundaries, so equal values share a decile).
 with
 
 summary as (
     select * from main.clv_summary
 ),
 
-predictions as (
-    select * from clv_predictions
+if_alive as (
+    select * from clv_predictions_if_alive
 ),
 
-gamma_gamma as (
-    select p, q, v from clv_gamma_gamma_parameters
+parameters as (
+    select r, alpha, a, b, p, q, v from clv_parameters
+),
+
+alive as (
+    select
+        summary.*,
+        case
+            when summary.frequency > 0 then 1 / (1 + exp(least(700,
+                ln(a / (b + summary.frequency - 1))
+                + (r + summary.frequency) * ln((alpha + summary.T) / (alpha + summary.recency))
+            )))
+            else 1
+        end as alive_probability
+    from summary
+    cross join parameters
 ),
 
 valued as (
     select
-        summary.customer_id,
-        summary.frequency = 0 as is_one_time_buyer,
-        case when summary.frequency > 0 then predictions.p_alive end as p_alive,
-        predictions.expected_purchases_30d,
-        predictions.expected_purchases_90d,
-        predictions.expected_purchases_365d,
+        alive.customer_id,
+        alive.frequency = 0 as is_one_time_buyer,
+        case when alive.frequency > 0 then alive_probability end as p_alive,
+        if_alive.purchases_if_alive_30d * alive_probability as expected_purchases_30d,
+        if_alive.purchases_if_alive_90d * alive_probability as expected_purchases_90d,
+        if_alive.purchases_if_alive_365d * alive_probability as expected_purchases_365d,
         case
-            when summary.frequency > 0 and summary.monetary > 0 then
-                (q - 1) / (p * summary.frequency + q - 1) * (v * p / (q - 1))
-                + (p * summary.frequency) / (p * summary.frequency + q - 1) * summary.monetary
+            when alive.frequency > 0 and alive.monetary > 0 then
+                (q - 1) / (p * alive.frequency + q - 1) * (v * p / (q - 1))
+                + (p * alive.frequency) / (p * alive.frequency + q - 1) * alive.monetary
             else v * p / (q - 1)
         end as expected_avg_order_value,
-        predictions.discounted_purchases_horizon
-    from summary
-    join predictions using (frequency, recency, T)
-    cross join gamma_gamma
+        if_alive.discounted_purchases_if_alive * alive_probability as discounted_purchases_horizon
+    from alive
+    join if_alive using (frequency, T)
+    cross join parameters
 ),
 
 with_clv as (
