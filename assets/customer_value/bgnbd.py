@@ -20,6 +20,9 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
 
+BLOCK_ROWS = 65_536
+
+
 class BgNbdFitError(RuntimeError):
     pass
 
@@ -39,36 +42,50 @@ def fit_bg_nbd(frequency, recency, age, weights, penalizer: float = 0.0) -> tupl
     distinct_t0, t0_index = np.unique(t[first_only], return_inverse=True)
     weight_t0 = np.bincount(t0_index, weights=w[first_only])
     repeat = ~first_only
+    # over repeat buyers, T, t_x and x each take few distinct values (days, purchase counts): their
+    # logarithms and reciprocals are computed per distinct value and gathered by index
+    t_values, t_index = np.unique(t[repeat], return_inverse=True)
+    tx_values, tx_index = np.unique(t_x[repeat], return_inverse=True)
+    rx_values, rx_index = np.unique(x[repeat], return_inverse=True)
+    # blocks small enough for their temporaries to stay in cache (fresh large arrays cost page faults)
+    blocks = max(1, -(-int(repeat.sum()) // BLOCK_ROWS))
     chunks = [
-        (x[repeat][part], t_x[repeat][part], t[repeat][part], w[repeat][part])
-        for part in np.array_split(np.arange(int(repeat.sum())), os.cpu_count() or 1)
+        (x[repeat][part], t_index[part], tx_index[part], rx_index[part], w[repeat][part])
+        for part in np.array_split(np.arange(int(repeat.sum())), blocks)
     ]
 
-    def repeat_buyer_sums(chunk, r, alpha, a, b):
+    def repeat_buyer_sums(chunk, r, per_value):
         """Weighted sums over repeat buyers of log(A + B), with A = (alpha+T)^-(r+x) and
         B = a/(b+x-1) (alpha+t_x)^-(r+x), and of its derivatives' row terms."""
-        x1, t_x1, t1, w1 = chunk
-        log_alpha_t, log_alpha_tx = np.log(alpha + t1), np.log(alpha + t_x1)
-        c = -(r + x1) * log_alpha_t
-        b_x = b + x1 - 1
-        difference = np.log(a / b_x) - (r + x1) * log_alpha_tx - c
-        softplus = np.maximum(difference, 0) + np.log1p(np.exp(-np.abs(difference)))  # log(1 + B/A)
-        v = np.exp(difference - softplus)  # B / (A + B)
+        x1, t_at, tx_at, x_at, w1 = chunk
+        log_alpha_t, inverse_alpha_t, log_alpha_tx, inverse_alpha_tx, log_a_bx, inverse_bx = per_value
+        log_alpha_t, log_alpha_tx = log_alpha_t[t_at], log_alpha_tx[tx_at]
+        r_x = r + x1
+        c = -r_x * log_alpha_t
+        difference = log_a_bx[x_at] - r_x * log_alpha_tx - c
+        e = np.exp(-np.abs(difference))
+        softplus = np.maximum(difference, 0) + np.log1p(e)  # log(1 + B/A)
+        inverse = 1 / (1 + e)
+        v = np.where(difference >= 0, inverse, e * inverse)  # B / (A + B)
         u = 1 - v
         return np.array([
             w1 @ (c + softplus),
             w1 @ (u * log_alpha_t + v * log_alpha_tx),
-            w1 @ ((r + x1) * (u / (alpha + t1) + v / (alpha + t_x1))),
+            w1 @ (r_x * (u * inverse_alpha_t[t_at] + v * inverse_alpha_tx[tx_at])),
             w1 @ v,
-            w1 @ (v / b_x),
+            w1 @ (v * inverse_bx[x_at]),
         ])
 
-    pool = ThreadPoolExecutor(max_workers=len(chunks))  # NumPy releases the GIL in these loops
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count())  # NumPy releases the GIL in these loops
 
     def objective(log_params):
         r, alpha, a, b = np.exp(log_params)
+        per_value = (
+            np.log(alpha + t_values), 1 / (alpha + t_values), np.log(alpha + tx_values), 1 / (alpha + tx_values),
+            np.log(a / (b + rx_values - 1)), 1 / (b + rx_values - 1),
+        )
         log_sum, d_r_rows, d_alpha_rows, v_sum, d_b_rows = sum(
-            pool.map(lambda chunk: repeat_buyer_sums(chunk, r, alpha, a, b), chunks)
+            pool.map(lambda chunk: repeat_buyer_sums(chunk, r, per_value), chunks)
         )
         log_alpha_t0 = np.log(alpha + distinct_t0)
         ll = (weight_x @ (gammaln(r + distinct_x) + gammaln(b + distinct_x) - gammaln(a + b + distinct_x))
