@@ -4,7 +4,7 @@ lifetimes' BetaGeoFitter differentiates its likelihood with autograd and spends 
 log-gamma and digamma over every input row. Those terms depend only on the frequency, which takes
 few distinct values, so here they are computed once per distinct frequency and the gradient is
 written out (Fader, Hardie & Lee 2005, eq. 6). The fitted parameters go back into a lifetimes
-BetaGeoFitter, so every prediction is still lifetimes' own; tests check that both fits agree.
+BetaGeoFitter, which the plots and the backtest predict with; tests check that both fits agree.
 Customers without a repeat purchase differ only by their age T, so they are weighted per distinct T.
 """
 
