@@ -5,7 +5,8 @@ input row. The log-gamma and digamma terms depend only on the frequency, which t
 values, so here they are computed once per distinct frequency and the gradient is written out
 (Fader & Hardie, "The Gamma-Gamma model of monetary value", 2013, eq. 1a). The same objective as
 lifetimes (weighted mean negative log-likelihood plus its penalizer); the parameters go back into a
-lifetimes GammaGammaFitter, so every prediction is lifetimes' own. Tests check both fits agree.
+lifetimes GammaGammaFitter. Tests check both fits agree, and that `customer_clv`'s expected order
+value equals the fitter's `conditional_expected_average_profit`.
 """
 
 from __future__ import annotations

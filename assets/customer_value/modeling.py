@@ -1,8 +1,9 @@
 """BG/NBD and Gamma-Gamma customer-lifetime-value models (via `lifetimes`), fitted and evaluated on
 distinct input rows so that millions of customers cost what a few hundred thousand rows cost.
 
-The per-customer model input is built in SQL; Python sees only the distinct (frequency, recency, T)
-rows with their counts as weights, and hands predictions back to DuckDB to join to customers.
+The per-customer model input is built in SQL. Python fits on the distinct (frequency, recency, T)
+rows with their counts as weights, and evaluates the expensive part of the predictions once per
+distinct (frequency, T); DuckDB joins it back and applies each customer's P(alive).
 """
 
 from __future__ import annotations
