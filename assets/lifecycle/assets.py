@@ -149,7 +149,7 @@ def next_best_action(lifecycle_config: LifecycleConfig, warehouse: Warehouse) ->
             "select action, count(*) as customers, sum(expected_value) as expected_value "
             "from next_best_action group by 1 order by 2 desc"
         ).df()
-        bars = chart(action_chart(conn), "next_best_action", "Next best action", lifecycle_config.exports_dir)
+        bars = chart(action_chart(actions), "next_best_action", "Next best action", lifecycle_config.exports_dir)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "actions": table(actions), **bars})
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from common.charts import new_figure
 from common.config import LifecycleSettings
@@ -123,10 +124,9 @@ def missing_sources(conn: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def action_chart(conn: duckdb.DuckDBPyConnection):
-    counts = conn.execute(
-        "select action, count(*) as customers from next_best_action group by 1 order by 2"
-    ).df()
+def action_chart(actions: pd.DataFrame):
+    """Customers per action, from the per-action counts the asset already reports."""
+    counts = actions.sort_values("customers")
     fig, ax = new_figure(8, 5)
     ax.barh(counts["action"], counts["customers"], color="#4c72b0")
     ax.set_xlabel("customers")
