@@ -53,7 +53,7 @@ categories as (
     select
         customer_id,
         count(*) as categories_bought,
-        arg_max(category, (purchase_days, gross_amount, category)) as main_category
+        any_value(category) filter (where is_main_category) as main_category
     from main.customer_categories
     group by customer_id
 ),

@@ -67,9 +67,9 @@ own_quartiles as (
 ),
 
 main_categories as (
-    select customer_id, arg_max(category, (purchase_days, gross_amount, category)) as main_category
+    select customer_id, category as main_category
     from main.customer_categories
-    group by customer_id
+    where is_main_category
 ),
 
 timing as (
