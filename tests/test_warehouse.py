@@ -1,0 +1,61 @@
+"""Materializing a stage's SQL as a table: all or nothing, and customer ids stored for fast writes."""
+
+import duckdb
+import pytest
+
+from common.warehouse import create_table
+
+
+@pytest.fixture
+def conn(tmp_path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        yield connection
+
+
+def write_sql(tmp_path, name, text):
+    path = tmp_path / f"{name}.sql"
+    path.write_text(text)
+    return path
+
+
+def test_a_table_is_created_with_its_rows_and_replaced_on_the_next_run(conn, tmp_path):
+    sql = write_sql(tmp_path, "numbers", "select range as n, 'C' || range as customer_id from range($upto)")
+    assert create_table(conn, "numbers", sql, {"upto": 300_000}) == 300_000
+    assert create_table(conn, "numbers", sql, {"upto": 5}) == 5
+    assert conn.execute("select sum(n) from numbers where n > 2").fetchone()[0] == 7
+
+
+def test_filtered_reads_see_every_row_of_a_freshly_created_table(conn, tmp_path):
+    sql = write_sql(tmp_path, "days", "select range as n, 'C' || (range % 1000) as customer_id from range(500000)")
+    create_table(conn, "days", sql)
+    conn.close()
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as reopened:
+        assert reopened.execute("select count(*) from days where n >= 250000").fetchone()[0] == 250_000
+        assert reopened.execute("select count(*) from days where customer_id = 'C7'").fetchone()[0] == 500
+
+
+def test_a_failing_query_keeps_the_previous_table(conn, tmp_path):
+    good = write_sql(tmp_path, "good", "select range as n, 'C' || range as customer_id from range(10)")
+    bad = write_sql(tmp_path, "bad", "select n, customer_id, cast('x' || n as integer) as broken from (" + good.read_text() + ")")
+    create_table(conn, "kept", good)
+    with pytest.raises(duckdb.ConversionException):
+        create_table(conn, "kept", bad)
+    assert conn.execute("select count(*), count(distinct customer_id) from kept").fetchone() == (10, 10)
+    assert [column for (column,) in conn.execute("select column_name from duckdb_columns() where table_name = 'kept'").fetchall()] == ["n", "customer_id"]
+
+
+def test_customer_ids_are_stored_uncompressed_and_other_text_columns_compressed(conn, tmp_path):
+    sql = write_sql(
+        tmp_path, "customers",
+        "select 'C' || lpad(range::varchar, 8, '0') as customer_id, "
+        "['Champions', 'Loyal', 'Lost'][range % 3 + 1] as segment, range::double as spend from range(300000)",
+    )
+    create_table(conn, "customers", sql)
+    conn.execute("checkpoint")
+    methods = dict(conn.execute(
+        "select column_name, string_agg(distinct compression, ',') from pragma_storage_info('customers') "
+        "where segment_type = 'VARCHAR' and compression <> 'Constant' group by 1"
+    ).fetchall())
+    assert methods["customer_id"] == "Uncompressed"
+    assert methods["segment"] != "Uncompressed"
+    assert conn.execute("select typeof(spend) from customers limit 1").fetchone()[0] == "DOUBLE"
