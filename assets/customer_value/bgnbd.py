@@ -42,51 +42,55 @@ def fit_bg_nbd(frequency, recency, age, weights, penalizer: float = 0.0) -> tupl
     distinct_t0, t0_index = np.unique(t[first_only], return_inverse=True)
     weight_t0 = np.bincount(t0_index, weights=w[first_only])
     repeat = ~first_only
-    # over repeat buyers, T, t_x and x each take few distinct values (days, purchase counts): their
-    # logarithms and reciprocals are computed per distinct value and gathered by index
-    t_values, t_index = np.unique(t[repeat], return_inverse=True)
-    tx_values, tx_index = np.unique(t_x[repeat], return_inverse=True)
-    rx_values, rx_index = np.unique(x[repeat], return_inverse=True)
+    # over repeat buyers, the row terms depend on (x, T) through A = (alpha+T)^-(r+x) and on (x, t_x)
+    # through B = a/(b+x-1) (alpha+t_x)^-(r+x): days and purchase counts give few distinct pairs, so
+    # both are computed per distinct pair and gathered by index, and the gradient's row sums are
+    # collected per pair with bincount; per row only log(A + B) and B/(A + B) remain
+    x_r, t_r, tx_r, w_r = x[repeat], t[repeat], t_x[repeat], w[repeat]
+    age_pairs, age_pair_index = distinct_pairs(x_r, t_r)
+    recency_pairs, recency_pair_index = distinct_pairs(x_r, tx_r)
+    age_pair_weight = np.bincount(age_pair_index, weights=w_r)
     # blocks small enough for their temporaries to stay in cache (fresh large arrays cost page faults)
-    blocks = max(1, -(-int(repeat.sum()) // BLOCK_ROWS))
+    blocks = max(1, -(-len(w_r) // BLOCK_ROWS))
     chunks = [
-        (x[repeat][part], t_index[part], tx_index[part], rx_index[part], w[repeat][part])
-        for part in np.array_split(np.arange(int(repeat.sum())), blocks)
+        (age_pair_index[part], recency_pair_index[part], w_r[part])
+        for part in np.array_split(np.arange(len(w_r)), blocks)
     ]
 
-    def repeat_buyer_sums(chunk, r, per_value):
-        """Weighted sums over repeat buyers of log(A + B), with A = (alpha+T)^-(r+x) and
-        B = a/(b+x-1) (alpha+t_x)^-(r+x), and of its derivatives' row terms."""
-        x1, t_at, tx_at, x_at, w1 = chunk
-        log_alpha_t, inverse_alpha_t, log_alpha_tx, inverse_alpha_tx, log_a_bx, inverse_bx = per_value
-        log_alpha_t, log_alpha_tx = log_alpha_t[t_at], log_alpha_tx[tx_at]
-        r_x = r + x1
-        c = -r_x * log_alpha_t
-        difference = log_a_bx[x_at] - r_x * log_alpha_tx - c
+    def repeat_buyer_sums(chunk, log_a_per_age_pair, log_b_per_recency_pair):
+        """Over a block of repeat buyers: the weighted sum of log(1 + B/A), and the weighted
+        B/(A + B) summed per (x, T) pair and per (x, t_x) pair."""
+        at_age_pair, at_recency_pair, w1 = chunk
+        difference = log_b_per_recency_pair[at_recency_pair] - log_a_per_age_pair[at_age_pair]
         e = np.exp(-np.abs(difference))
-        softplus = np.maximum(difference, 0) + np.log1p(e)  # log(1 + B/A)
+        softplus = np.maximum(difference, 0) + np.log1p(e)
         inverse = 1 / (1 + e)
-        v = np.where(difference >= 0, inverse, e * inverse)  # B / (A + B)
-        u = 1 - v
-        return np.array([
-            w1 @ (c + softplus),
-            w1 @ (u * log_alpha_t + v * log_alpha_tx),
-            w1 @ (r_x * (u * inverse_alpha_t[t_at] + v * inverse_alpha_tx[tx_at])),
-            w1 @ v,
-            w1 @ (v * inverse_bx[x_at]),
-        ])
+        weighted_v = w1 * np.where(difference >= 0, inverse, e * inverse)
+        return (
+            w1 @ softplus,
+            np.bincount(at_age_pair, weights=weighted_v, minlength=len(age_pairs)),
+            np.bincount(at_recency_pair, weights=weighted_v, minlength=len(recency_pairs)),
+        )
 
     pool = ThreadPoolExecutor(max_workers=os.cpu_count())  # NumPy releases the GIL in these loops
 
     def objective(log_params):
         r, alpha, a, b = np.exp(log_params)
-        per_value = (
-            np.log(alpha + t_values), 1 / (alpha + t_values), np.log(alpha + tx_values), 1 / (alpha + tx_values),
-            np.log(a / (b + rx_values - 1)), 1 / (b + rx_values - 1),
-        )
-        log_sum, d_r_rows, d_alpha_rows, v_sum, d_b_rows = sum(
-            pool.map(lambda chunk: repeat_buyer_sums(chunk, r, per_value), chunks)
-        )
+        x_age, age = age_pairs[:, 0], age_pairs[:, 1]
+        x_recency, recency = recency_pairs[:, 0], recency_pairs[:, 1]
+        log_alpha_t, log_alpha_tx = np.log(alpha + age), np.log(alpha + recency)
+        log_a = -(r + x_age) * log_alpha_t
+        log_b = np.log(a / (b + x_recency - 1)) - (r + x_recency) * log_alpha_tx
+        parts = list(pool.map(lambda chunk: repeat_buyer_sums(chunk, log_a, log_b), chunks))
+        softplus_sum = sum(part[0] for part in parts)
+        v_at_age = sum(part[1] for part in parts)  # sum of w B/(A+B) per (x, T) pair
+        v_at_recency = sum(part[2] for part in parts)  # the same per (x, t_x) pair
+        u_at_age = age_pair_weight - v_at_age  # sum of w A/(A+B) per (x, T) pair
+        log_sum = age_pair_weight @ log_a + softplus_sum
+        d_r_rows = u_at_age @ log_alpha_t + v_at_recency @ log_alpha_tx
+        d_alpha_rows = u_at_age @ ((r + x_age) / (alpha + age)) + v_at_recency @ ((r + x_recency) / (alpha + recency))
+        v_sum = v_at_age.sum()
+        d_b_rows = v_at_age @ (1 / (b + x_age - 1))
         log_alpha_t0 = np.log(alpha + distinct_t0)
         ll = (weight_x @ (gammaln(r + distinct_x) + gammaln(b + distinct_x) - gammaln(a + b + distinct_x))
               + total * (-gammaln(r) + r * np.log(alpha) + gammaln(a + b) - gammaln(b))
@@ -112,3 +116,13 @@ def fit_bg_nbd(frequency, recency, age, weights, penalizer: float = 0.0) -> tupl
     fitter.params_ = pd.Series({"r": r, "alpha": alpha / scale, "a": a, "b": b})
     log_likelihood = -(result.fun - penalizer * np.sum(np.exp(result.x) ** 2)) * total + (w @ (x * np.log(scale)))
     return fitter, float(log_likelihood)
+
+
+def distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (first, second) pairs as rows, and the index of each input row's pair: one
+    integer code per row, as np.unique(axis=0) sorts rows far more slowly."""
+    first_values, first_index = np.unique(first, return_inverse=True)
+    second_values, second_index = np.unique(second, return_inverse=True)
+    codes, pair_index = np.unique(first_index * len(second_values) + second_index, return_inverse=True)
+    pairs = np.column_stack([first_values[codes // len(second_values)], second_values[codes % len(second_values)]])
+    return pairs, pair_index
