@@ -114,6 +114,17 @@ def test_on_the_sample_one_time_buyers_get_no_p_alive_but_every_customer_a_clv_d
             "from customer_clv group by 1 order by 1"
         ).fetchall()
         deciles = conn.execute("select count(distinct clv_decile), count(distinct value_tier) from customer_clv").fetchall()
+        # share of customers per decile and tier, and whether a better band ever holds a lower CLV
+        decile_shares = conn.execute(
+            "select clv_decile, count(*) / sum(count(*)) over () from customer_clv group by 1 order by 1"
+        ).fetchall()
+        tier_shares = dict(conn.execute(
+            "select value_tier, count(*) / sum(count(*)) over () from customer_clv group by 1"
+        ).fetchall())
+        decile_overlaps = conn.execute(
+            "select count(*) from customer_clv better join customer_clv worse "
+            "on better.clv_decile < worse.clv_decile and better.clv_12m < worse.clv_12m"
+        ).fetchone()[0]
         statuses = conn.execute("select distinct clv_status from customer_clv").fetchall()
         scores = conn.execute("select * from clv_backtest where calibration_frequency = '0'").df()
     (repeat, repeat_n, repeat_alive, repeat_clv, repeat_positive), (one_time, one_n, one_alive, one_clv, one_positive) = rows
@@ -121,5 +132,10 @@ def test_on_the_sample_one_time_buyers_get_no_p_alive_but_every_customer_a_clv_d
     assert repeat_n == repeat_alive == repeat_clv and repeat_positive
     assert one_alive == 0 and one_clv == one_n and one_positive
     assert deciles == [(10, 6)]
+    assert [decile for decile, _ in decile_shares] == list(range(1, 11))
+    assert all(abs(share - 0.10) < 0.01 for _, share in decile_shares)
+    expected_tiers = {"top 1%": 0.01, "top 5%": 0.04, "top 10%": 0.05, "top 25%": 0.15, "top 50%": 0.25, "rest": 0.50}
+    assert all(abs(tier_shares[tier] - share) < 0.005 for tier, share in expected_tiers.items())
+    assert decile_overlaps == 0
     assert statuses == [("ok",)]
     assert scores["predicted_purchases"].iloc[0] > 0

@@ -60,11 +60,18 @@ with_clv as (
     from valued
 ),
 
+-- one sort of the CLVs for both: the top-1% and top-5% cuts, then the nine decile cuts, which
+-- include the top-10% and top-50% ones; the top-25% cut sits between the 70% and 80% quantiles
+quantiles as (
+    select quantile_cont(clv_12m, [0.99, 0.95, 0.9, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]) as cuts
+    from with_clv
+),
+
 boundaries as (
     select
-        quantile_cont(clv_12m, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]) as decile_boundaries,
-        quantile_cont(clv_12m, [0.99, 0.95, 0.90, 0.75, 0.50]) as tier_boundaries
-    from with_clv
+        [cuts[3], cuts[4], cuts[6], cuts[7], cuts[8], cuts[9], cuts[10], cuts[11], cuts[12]] as decile_boundaries,
+        [cuts[1], cuts[2], cuts[3], cuts[5], cuts[8]] as tier_boundaries
+    from quantiles
 )
 
 select
