@@ -37,11 +37,16 @@ PLAN = [
     ("project_whole_graph", "project: whole graph, fresh warehouse", "fresh"),
 ]
 
-# (target, the project's contender, its baseline, the largest allowed time ratio project / baseline)
+SAME_OUTPUTS_LABEL = "the same script, carried on to the project's other RFM and CLV columns"
+
+# (target, the project's contender, its baseline, the largest allowed time ratio project / baseline,
+# or None for a ratio shown for context only)
 TARGETS = [
     ("ingestion within 3x of DuckDB read_csv", "project_ingest", "duckdb_read_csv", 3.0),
     ("RFM+CLV within 4x of one DuckDB group-by", "project_customer_value", "duckdb_customer_group_by", 4.0),
     ("RFM+CLV at least 10x faster than pandas+lifetimes", "project_customer_value", "pandas_lifetimes", 1 / 10),
+    ("RFM+CLV against the script giving the same columns", "project_customer_value",
+     "pandas_lifetimes_same_outputs", None),
     ("chain labels within 3x of one DuckDB pass", "project_chain_labels", "duckdb_purchases_pass", 3.0),
     ("all chain assets within 3x of one DuckDB pass", "project_chains", "duckdb_purchases_pass", 3.0),
 ]
@@ -73,6 +78,12 @@ def main() -> int:
         print(f"running {name} ...", flush=True)
         results[name] = {"label": label, **measure(name, config, homes[home], csv)}
         print(f"  {results[name]['seconds']:.1f} s, peak {results[name]['peak_mb']:,.0f} MB", flush=True)
+        if name == "pandas_lifetimes":  # the same run, timed on to the project's full set of outputs
+            results["pandas_lifetimes_same_outputs"] = {
+                "label": SAME_OUTPUTS_LABEL,
+                "seconds": results[name]["same_outputs_seconds"],
+                "peak_mb": results[name]["peak_mb"],
+            }
 
     report = render(args.rows, csv, results)
     (bench / "results.md").write_text(report)
@@ -121,8 +132,9 @@ def render(rows: int, csv: Path, results: dict) -> str:
     for label, numerator, denominator, limit in TARGETS:
         if numerator in results and denominator in results:
             ratio = results[numerator]["seconds"] / results[denominator]["seconds"]
-            shown = f"{ratio:.2f}x the time" if limit >= 1 else f"{1 / ratio:.1f}x faster"
-            lines.append(f"| {label} | {shown} | {'met' if ratio <= limit else 'NOT met'} |")
+            shown = f"{ratio:.2f}x the time" if ratio >= 1 else f"{1 / ratio:.1f}x faster"
+            verdict = "context, no target" if limit is None else "met" if ratio <= limit else "NOT met"
+            lines.append(f"| {label} | {shown} | {verdict} |")
     for name, limit_mb in MEMORY_TARGETS.items():
         if name in results:
             peak = results[name]["peak_mb"]
