@@ -33,9 +33,29 @@ def run_sql(conn: duckdb.DuckDBPyConnection, sql: str | Path, params: dict | Non
 
 
 # Text columns holding an identifier that is (nearly) unique per row. DuckDB's dictionary+FSST string
-# compression gains little on them and its analysis is the dearest part of writing a per-customer
-# table (about 1 s per 5M rows), so they are stored uncompressed.
-IDENTIFIER_COLUMNS = frozenset({"customer_id"})
+# compression gains little on them and its analysis is the dearest part of writing a per-customer or
+# per-line table (about 1 s per 5M rows), so they are stored uncompressed.
+IDENTIFIER_COLUMNS = frozenset({"customer_id", "order_id"})
+
+
+def define_table(conn: duckdb.DuckDBPyConnection, table: str, select: str, params: dict | None = None) -> None:
+    """Create `table` empty (replacing it) with the columns and types of `select`, identifier
+    columns stored uncompressed."""
+    name = quote(table)
+    run_sql(conn, f"create or replace table {name} as\n{select}\nwith no data", params)
+    columns = conn.execute(
+        "select column_name, data_type from duckdb_columns() "
+        "where table_name = ? and schema_name = 'main' and database_name = current_database() "
+        "order by column_index",
+        [table],
+    ).fetchall()
+    uncompressed = {column for column, data_type in columns if column in IDENTIFIER_COLUMNS and data_type == "VARCHAR"}
+    if uncompressed:
+        definitions = ",\n    ".join(
+            f"{quote(column)} {data_type}" + (" using compression uncompressed" if column in uncompressed else "")
+            for column, data_type in columns
+        )
+        conn.execute(f"create or replace table {name} (\n    {definitions}\n)")
 
 
 def create_table(
@@ -44,24 +64,10 @@ def create_table(
     """Materialize the SELECT in `sql_file` as `table` (replacing it) and return its row count.
     In one transaction: readers see the old table or the new one, and a failure keeps the old one."""
     select = read_sql(sql_file, **identifiers).strip().rstrip(";")
-    name = quote(table)
     conn.execute("begin transaction")
     try:
-        run_sql(conn, f"create or replace table {name} as\n{select}\nwith no data", params)
-        columns = conn.execute(
-            "select column_name, data_type from duckdb_columns() "
-            "where table_name = ? and schema_name = 'main' and database_name = current_database() "
-            "order by column_index",
-            [table],
-        ).fetchall()
-        if any(column in IDENTIFIER_COLUMNS and data_type == "VARCHAR" for column, data_type in columns):
-            definitions = ",\n    ".join(
-                f"{quote(column)} {data_type}"
-                + (" using compression uncompressed" if column in IDENTIFIER_COLUMNS and data_type == "VARCHAR" else "")
-                for column, data_type in columns
-            )
-            conn.execute(f"create or replace table {name} (\n    {definitions}\n)")
-        run_sql(conn, f"insert into {name}\n{select}", params)
+        define_table(conn, table, select, params)
+        run_sql(conn, f"insert into {quote(table)}\n{select}", params)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

@@ -44,10 +44,10 @@ def test_a_failing_query_keeps_the_previous_table(conn, tmp_path):
     assert [column for (column,) in conn.execute("select column_name from duckdb_columns() where table_name = 'kept'").fetchall()] == ["n", "customer_id"]
 
 
-def test_customer_ids_are_stored_uncompressed_and_other_text_columns_compressed(conn, tmp_path):
+def test_customer_and_order_ids_are_stored_uncompressed_and_other_text_columns_compressed(conn, tmp_path):
     sql = write_sql(
         tmp_path, "customers",
-        "select 'C' || lpad(range::varchar, 8, '0') as customer_id, "
+        "select 'C' || lpad(range::varchar, 8, '0') as customer_id, 'O' || range as order_id, "
         "['Champions', 'Loyal', 'Lost'][range % 3 + 1] as segment, range::double as spend from range(300000)",
     )
     create_table(conn, "customers", sql)
@@ -56,6 +56,6 @@ def test_customer_ids_are_stored_uncompressed_and_other_text_columns_compressed(
         "select column_name, string_agg(distinct compression, ',') from pragma_storage_info('customers') "
         "where segment_type = 'VARCHAR' and compression <> 'Constant' group by 1"
     ).fetchall())
-    assert methods["customer_id"] == "Uncompressed"
+    assert methods["customer_id"] == methods["order_id"] == "Uncompressed"
     assert methods["segment"] != "Uncompressed"
     assert conn.execute("select typeof(spend) from customers limit 1").fetchone()[0] == "DOUBLE"

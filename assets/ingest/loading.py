@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from common.config import ConfigError, Settings, SourceConfig
-from common.warehouse import quote, run_sql, table_exists
+from common.warehouse import define_table, quote, run_sql, table_exists
 
 SQL = Path(__file__).parent / "sql"
 
@@ -382,10 +382,7 @@ def create_empty_table(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_st
     """Create the canonical table with its typed columns, so an absent source still yields a table."""
     conn.execute(f"create or replace temp view raw_rows as {empty_raw_rows(plan)}")
     stage_rows(conn, plan, run_started_at)
-    conn.execute(
-        f"create table {quote(plan.spec.table)} as "
-        f"select {canonical_columns(plan)}, ''::varchar as source_file from staged"
-    )
+    define_table(conn, plan.spec.table, f"select {canonical_columns(plan)}, ''::varchar as source_file from staged")
     conn.execute("drop table staged; drop view raw_rows")
 
 
