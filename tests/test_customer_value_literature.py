@@ -84,6 +84,46 @@ def test_the_backtest_tracks_total_repeat_purchases(cdnow_fit):
     assert predicted == pytest.approx(actual, rel=0.25)
 
 
+def test_the_backtest_predicts_with_lifetimes_and_its_tracking_curve_ends_at_the_reported_total(cdnow_home):
+    """The holdout prediction per customer is lifetimes' conditional expectation for the refitted model;
+    the tracking plot's last point is the same total the backtest table reports."""
+    from assets.customer_value.modeling import run_backtest
+    from common.config import load_settings
+
+    settings = load_settings(cdnow_home.parent / "lifecycle.yaml")
+    with connect(cdnow_home, read_only=False) as conn:
+        first, as_of = conn.execute("select first_order_date, as_of from analysis_scope").fetchone()
+        backtest = run_backtest(conn, settings.clv, first, as_of, settings.time_unit)
+    assert backtest.fit.ok
+    tracking = backtest.tracking
+    assert tracking["days_after_cutoff"].iloc[-1] == backtest.holdout_days
+    assert tracking["predicted"].is_monotonic_increasing and tracking["actual"].is_monotonic_increasing
+    assert tracking["predicted"].iloc[-1] == pytest.approx(backtest.scores["predicted_purchases"], rel=1e-9)
+    assert tracking["predicted"].iloc[-1] == pytest.approx(backtest.by_frequency["predicted_purchases"].sum(), rel=1e-9)
+    assert tracking["actual"].iloc[-1] == backtest.scores["actual_purchases"]
+    # lifetimes' own expectation for the refitted model, summed over the calibration customers
+    lifetimes_total = sum(
+        backtest.fit.bg_nbd.conditional_expected_number_of_purchases_up_to_time(
+            backtest.holdout_days / 7, frequency, recency, age
+        ) * customers
+        for frequency, recency, age, customers in backtest_rows(cdnow_home, backtest.cutoff)
+    )
+    assert tracking["predicted"].iloc[-1] == pytest.approx(lifetimes_total, rel=1e-9)
+
+
+def backtest_rows(home, cutoff):
+    """The calibration summary's distinct (frequency, recency, T) rows and their customer counts."""
+    from assets.customer_value.modeling import build_summary
+
+    with connect(home, read_only=False) as conn:
+        build_summary(conn, "test_calibration_summary", cutoff, "week")
+        rows = conn.execute(
+            "select frequency, recency, T, count(*) from test_calibration_summary group by all"
+        ).fetchall()
+        conn.execute("drop table test_calibration_summary")
+    return rows
+
+
 def test_every_customers_predictions_are_lifetimes_own(cdnow_home):
     """customer_clv computes P(alive) and expected purchases in SQL from the fitted parameters; they
     must equal lifetimes' functions, and CLV the monthly discounted sum lifetimes' CLV takes."""

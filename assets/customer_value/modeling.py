@@ -231,17 +231,22 @@ def run_backtest(
     backtest = Backtest(fit, cutoff, held_out)
     if not fit.ok:
         return backtest
-    unit = days_per_unit(time_unit)
-    rows = conn.execute("select distinct frequency, recency, T from clv_calibration_summary").df()
+    rows = conn.execute(
+        "select frequency, recency, T, count(*) as customers from clv_calibration_summary group by all"
+    ).df()
     f, r, t = (rows[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
-    rows["predicted_purchases"] = fit.bg_nbd.conditional_expected_number_of_purchases_up_to_time(held_out / unit, f, r, t)
+    # expected repeat purchases week by week into the holdout; the last horizon is the whole holdout
+    horizons = list(range(7, held_out, 7)) + [held_out]
+    expected = expected_purchases(fit.bg_nbd, horizons, days_per_unit(time_unit), f, r, t)
+    rows["predicted_purchases"] = expected[held_out]
     rows["p_alive"] = fit.bg_nbd.conditional_probability_alive(f, r, t)
     create_table(conn, "clv_holdout", SQL / "clv_holdout.sql", {"cutoff": cutoff, "as_of": as_of})
     conn.register("backtest_predictions", rows)
     try:
         backtest.by_frequency = conn.execute((SQL / "clv_backtest_by_frequency.sql").read_text()).df()
         backtest.scores = conn.execute((SQL / "clv_backtest_scores.sql").read_text()).df().iloc[0].to_dict()
-        backtest.tracking = tracking_curve(conn, fit, rows, cutoff, held_out, unit)
+        predicted = [float(expected[days] @ rows["customers"].to_numpy(dtype=float)) for days in horizons]
+        backtest.tracking = tracking_curve(conn, horizons, predicted, cutoff, held_out)
     finally:
         conn.unregister("backtest_predictions")
         conn.execute("drop table clv_holdout; drop table clv_calibration_summary")
@@ -249,16 +254,10 @@ def run_backtest(
 
 
 def tracking_curve(
-    conn: duckdb.DuckDBPyConnection, fit: ClvFit, rows: pd.DataFrame, cutoff: date, held_out: int, unit: float
+    conn: duckdb.DuckDBPyConnection, horizons: list[int], predicted: list[float], cutoff: date, held_out: int
 ) -> pd.DataFrame:
-    """Cumulative repeat purchases in the holdout, actual against predicted, week by week."""
-    weights = conn.execute(
-        "select frequency, recency, T, count(*) as customers from clv_calibration_summary group by all"
-    ).df().merge(rows[["frequency", "recency", "T"]], on=["frequency", "recency", "T"])
-    f, r, t = (weights[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
-    days = list(range(7, held_out, 7)) + [held_out]
-    expected = expected_purchases(fit.bg_nbd, days, unit, f, r, t)
-    predicted = [float((expected[d] * weights["customers"]).sum()) for d in days]
+    """Cumulative repeat purchases in the holdout at each horizon (days after the cut-off), actual
+    against the predicted ones given."""
     actual = conn.execute(
         """
         with daily as (
@@ -274,9 +273,9 @@ def tracking_curve(
         group by checkpoint.day
         order by checkpoint.day
         """,
-        [cutoff, cutoff, cutoff, held_out, days],
+        [cutoff, cutoff, cutoff, held_out, horizons],
     ).df()
-    return pd.DataFrame({"days_after_cutoff": days, "predicted": predicted, "actual": actual["purchases"].to_numpy()})
+    return pd.DataFrame({"days_after_cutoff": horizons, "predicted": predicted, "actual": actual["purchases"].to_numpy()})
 
 
 def load_fit(conn: duckdb.DuckDBPyConnection, purpose: str = "production") -> ClvFit:
