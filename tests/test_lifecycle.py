@@ -54,7 +54,8 @@ def shop(buyers: dict = BUYERS, settings: LifecycleSettings = LifecycleSettings(
     )
     conn.execute(
         "create table events as select * from (values ('prospect_recent', 'site_visit', '2024-12-20 10:00'::timestamp), "
-        "('prospect_long_ago', 'email_open', '2024-01-01 10:00'::timestamp)) v(customer_id, event_type, event_ts)"
+        "('prospect_long_ago', 'email_open', '2024-01-01 10:00'::timestamp), ('vip', 'email_click', '2024-12-30 09:00'::timestamp), "
+        "('prospect_recent', 'site_visit', '2025-01-05 10:00'::timestamp)) v(customer_id, event_type, event_ts)"
     )
     for table in ("customer_lifecycle", "lifecycle_history", "lifecycle_transitions", "cohort_retention", "customer_abc", "pareto"):
         build_lifecycle_table(conn, table, settings)
@@ -91,6 +92,14 @@ def test_each_stage_carries_the_rule_that_put_it_there_and_the_rules_version(bas
     assert rules["one_time_at_risk"].startswith("at risk: one purchase, 305 days ago (more than 2.0 x the typical 133.0 days")
     assert base.execute("select distinct rules_version from customer_lifecycle").fetchall() == [("v1",)]
     assert base.execute("select count(*) from customer_lifecycle where is_prospect").fetchone()[0] == 3
+
+
+def test_each_person_carries_the_date_of_their_last_engagement_up_to_as_of(base):
+    last = dict(base.execute("select customer_id, last_event_date from customer_lifecycle").fetchall())
+    assert last["prospect_recent"] == date(2024, 12, 20)  # its visit after as_of is not counted
+    assert last["prospect_long_ago"] == date(2024, 1, 1)
+    assert last["vip"] == date(2024, 12, 30)  # buyers too
+    assert last["prospect_silent"] is None and last["active"] is None
 
 
 def test_without_clv_vip_falls_back_to_net_spend_and_says_so():

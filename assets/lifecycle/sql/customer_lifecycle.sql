@@ -8,6 +8,7 @@
 --                one_time_buyer_risk_multiple x the base's median days between purchases
 --   vip          top vip_top_share of buyers by 12-month CLV (by net spend when CLV is unavailable)
 --   active       everyone else who bought
+-- Each row also carries the date of the person's last recorded engagement (events up to as_of).
 with
 
 rfm as (
@@ -129,6 +130,7 @@ prospects as (
     select
         known_people.customer_id,
         true as is_prospect,
+        last_event_date,
         case
             when (select as_of from scope) - last_event_date <= $prospect_active_days then 'prospect_active'
             else 'prospect_inactive'
@@ -145,8 +147,9 @@ prospects as (
     where known_people.customer_id not in (select customer_id from buyers)
 )
 
-select customer_id, stage, stage_rule, 'v1' as rules_version, is_prospect
+select customer_id, stage, stage_rule, 'v1' as rules_version, is_prospect, last_event_date
 from staged_buyers
+left join last_engagement using (customer_id)
 union all
-select customer_id, stage, stage_rule, 'v1' as rules_version, is_prospect
+select customer_id, stage, stage_rule, 'v1' as rules_version, is_prospect, last_event_date
 from prospects

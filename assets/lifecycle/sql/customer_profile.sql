@@ -29,13 +29,6 @@ digital as (
     group by customer_id
 ),
 
-last_events as (
-    select customer_id, max(event_ts)::date as last_event_date
-    from main.events
-    where event_ts::date <= (select as_of from scope)
-    group by customer_id
-),
-
 service as (
     -- scores in time order; the trend is the latest score minus the one before it
     select
@@ -116,7 +109,7 @@ select
     case when has_events then coalesce(digital.email_clicks_90d, 0) end as email_clicks_90d,
     case when has_events then coalesce(digital.abandoned_carts_30d, 0) end as abandoned_carts_30d,
     case when has_events then coalesce(digital.abandoned_carts_90d, 0) end as abandoned_carts_90d,
-    last_events.last_event_date,
+    lifecycle.last_event_date,
     -- service scores
     service.nps_scores[-1] as latest_nps,
     service.nps_scores[-1] - service.nps_scores[-2] as nps_trend,
@@ -140,6 +133,5 @@ left join main.customer_chain_summary as chains using (customer_id)
 left join main.repurchase_windows as windows using (customer_id)
 left join categories using (customer_id)
 left join digital using (customer_id)
-left join last_events using (customer_id)
 left join service using (customer_id)
 left join segments using (customer_id)
