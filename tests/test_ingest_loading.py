@@ -121,6 +121,22 @@ def test_returns_are_kept_flagged_with_negative_amounts_and_non_product_lines_fl
     ]
 
 
+def test_values_padded_with_spaces_or_tabs_read_like_clean_ones_and_blank_numbers_are_missing(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "padded.csv").write_text(
+        HEADER
+        + "O1, C1 , 2024-01-01 ,P1, 2 ,\t5.00\t\n"  # padded text, bare date, numbers
+        + "O2,C1,2024-01-02 10:00:00,P1,  ,5.00\n"  # blank quantity: no amount can be worked out
+    )
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        sync_purchases(purchases_config(tmp_path), conn)
+        loaded = conn.execute("select customer_id, order_ts, quantity, unit_price, amount from purchases").fetchall()
+        reasons = conn.execute("select reason from purchases_quarantine").fetchall()
+    assert loaded == [("C1", datetime(2024, 1, 1), 2.0, 5.0, 10.0)]
+    assert reasons == [("missing amount (neither amount nor quantity and unit_price)",)]
+
+
 def test_a_rerun_on_the_same_files_changes_nothing(messy):
     tmp_path, conn = messy
     config_path = purchases_config(tmp_path)

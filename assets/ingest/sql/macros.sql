@@ -3,7 +3,9 @@ create or replace temp macro is_blank(raw_value) as raw_value is null or trim(ra
 
 create or replace temp macro to_text(raw_value) as nullif(trim(raw_value), '');
 
-create or replace temp macro to_number(raw_value) as try_cast(nullif(trim(raw_value), '') as double);
+-- DuckDB's cast from text to a number skips surrounding whitespace and reads a blank as null, so
+-- numbers need no trim of their own (its timestamp cast does not skip spaces after a bare date).
+create or replace temp macro to_number(raw_value) as try_cast(raw_value as double);
 
 create or replace temp macro to_flag(raw_value) as
     case
