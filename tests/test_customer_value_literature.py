@@ -185,7 +185,8 @@ def test_expected_purchases_per_distinct_frequency_and_age_equal_lifetimes_per_c
     frequency, recency, age = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
     model = BetaGeoFitter().fit(frequency, recency, age)
     horizons = [1, 39, 52, 520]  # weeks, the last far enough for the overflow-safe form of the series
-    fast = expected_purchases(model, horizons, 1.0, frequency, recency, age)
+    p_alive = model.conditional_probability_alive(frequency, recency, age)
+    fast = expected_purchases(model, horizons, 1.0, frequency, age, p_alive)
     for weeks in horizons:
         reference = model.conditional_expected_number_of_purchases_up_to_time(weeks, frequency, recency, age)
         assert fast[weeks] == pytest.approx(reference, rel=1e-12)

@@ -148,16 +148,15 @@ def purchases_if_alive(model: BetaGeoFitter, days: list[int], unit: float, x, ag
         return dict(zip(days, pool.map(up_to, days)))
 
 
-def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, r, t) -> dict[int, np.ndarray]:
-    """BG/NBD expected repeat purchases within each horizon per (frequency, recency, T) row: the
-    purchases of a living customer, evaluated once per distinct (frequency, T) pair (a few thousand
-    for millions of customers), times P(alive)."""
-    f, r, t = (np.asarray(values, dtype=float) for values in (f, r, t))
+def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, t, p_alive) -> dict[int, np.ndarray]:
+    """BG/NBD expected repeat purchases within each horizon per (frequency, T) row with its P(alive):
+    the purchases of a living customer, evaluated once per distinct (frequency, T) pair (a few
+    thousand for millions of customers), times P(alive)."""
+    f, t, p_alive = (np.asarray(values, dtype=float) for values in (f, t, p_alive))
     pairs = pd.DataFrame({"f": f, "t": t}).groupby(["f", "t"], sort=False)
     pair_of_row = pairs.ngroup().to_numpy()
     x, age = np.empty(pairs.ngroups), np.empty(pairs.ngroups)
     x[pair_of_row], age[pair_of_row] = f, t
-    p_alive = model.conditional_probability_alive(f, r, t)
     if_alive = purchases_if_alive(model, days, unit, x, age)
     return {horizon: if_alive[horizon][pair_of_row] * p_alive for horizon in days}
 
@@ -235,18 +234,18 @@ def run_backtest(
         "select frequency, recency, T, count(*) as customers from clv_calibration_summary group by all"
     ).df()
     f, r, t = (rows[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
+    rows["p_alive"] = fit.bg_nbd.conditional_probability_alive(f, r, t)
     # expected repeat purchases week by week into the holdout; the last horizon is the whole holdout
     horizons = list(range(7, held_out, 7)) + [held_out]
-    expected = expected_purchases(fit.bg_nbd, horizons, days_per_unit(time_unit), f, r, t)
+    expected = expected_purchases(fit.bg_nbd, horizons, days_per_unit(time_unit), f, t, rows["p_alive"])
     rows["predicted_purchases"] = expected[held_out]
-    rows["p_alive"] = fit.bg_nbd.conditional_probability_alive(f, r, t)
     create_table(conn, "clv_holdout", SQL / "clv_holdout.sql", {"cutoff": cutoff, "as_of": as_of})
     conn.register("backtest_predictions", rows)
     try:
         backtest.by_frequency = conn.execute((SQL / "clv_backtest_by_frequency.sql").read_text()).df()
         backtest.scores = conn.execute((SQL / "clv_backtest_scores.sql").read_text()).df().iloc[0].to_dict()
         predicted = [float(expected[days] @ rows["customers"].to_numpy(dtype=float)) for days in horizons]
-        backtest.tracking = tracking_curve(conn, horizons, predicted, cutoff, held_out)
+        backtest.tracking = tracking_curve(conn, horizons, predicted, cutoff)
     finally:
         conn.unregister("backtest_predictions")
         conn.execute("drop table clv_holdout; drop table clv_calibration_summary")
@@ -254,10 +253,10 @@ def run_backtest(
 
 
 def tracking_curve(
-    conn: duckdb.DuckDBPyConnection, horizons: list[int], predicted: list[float], cutoff: date, held_out: int
+    conn: duckdb.DuckDBPyConnection, horizons: list[int], predicted: list[float], cutoff: date
 ) -> pd.DataFrame:
-    """Cumulative repeat purchases in the holdout at each horizon (days after the cut-off), actual
-    against the predicted ones given."""
+    """Cumulative repeat purchases in the holdout at each horizon (days after the cut-off, the last
+    one the end of the holdout), actual against the predicted ones given."""
     actual = conn.execute(
         """
         with daily as (
@@ -273,7 +272,7 @@ def tracking_curve(
         group by checkpoint.day
         order by checkpoint.day
         """,
-        [cutoff, cutoff, cutoff, held_out, horizons],
+        [cutoff, cutoff, cutoff, horizons[-1], horizons],
     ).df()
     return pd.DataFrame({"days_after_cutoff": horizons, "predicted": predicted, "actual": actual["purchases"].to_numpy()})
 
