@@ -40,9 +40,10 @@ def pandas_read_csv(config: Path, home: Path, csv: Path) -> dict:
 def project_ingest(config: Path, home: Path, csv: Path) -> dict:
     """The project's purchases load: typing, quarantine, duplicates, audit (checks timed apart)."""
     from assets.ingest.checks import TRUSTWORTHY, validate_table
-    from assets.ingest.loading import plan_sources, sync_source
+    from assets.ingest.loading import sync_source
+    from common.sources import plan_sources
     from common.config import load_settings
-    from pipelines.resources import warehouse_path
+    from common.resources import warehouse_path
 
     database = warehouse_path(home)
     database.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,7 @@ def materialize_selection(config: Path, home: Path, selection: str) -> dict:
     import dagster as dg
 
     from pipelines.definitions import defs
-    from pipelines.resources import build_resources
+    from common.resources import build_resources
 
     started = time.perf_counter()
     result = dg.materialize(
@@ -142,7 +143,7 @@ def duckdb_customer_group_by(config: Path, home: Path, csv: Path) -> dict:
 def duckdb_purchases_pass(config: Path, home: Path, csv: Path) -> dict:
     """The floor for chains: one DuckDB aggregation pass over the loaded purchases, stored as a table
     in the warehouse like the chain tables are."""
-    from pipelines.resources import warehouse_path
+    from common.resources import warehouse_path
 
     with duckdb.connect(str(warehouse_path(home)), config={"memory_limit": MEMORY_LIMIT}) as conn:
         started = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -129,13 +130,17 @@ class LifecycleSettings(Strict):
     lapsed_p_alive: float = 0.1
     one_time_buyer_risk_multiple: float = 2.0
     prospect_active_days: int = 30
-    # cross-sell: how many categories to offer, and how many customers must have bought both
-    # categories before their affinity counts
+
+
+class ActionsSettings(Strict):
+    """Customer actions: cross-sell offers, repurchase reminders, next best action (rules v1)."""
+
+    # how many categories to offer, and how many customers must have bought both categories
+    # before their affinity counts
     cross_sell_offers: int = Field(default=3, ge=1)
     cross_sell_min_customers: int = Field(default=10, ge=1)
     # repurchase windows: own inter-purchase times are used from this many intervals on
     repurchase_min_intervals: int = Field(default=3, ge=1)
-    # next best action (rules v1, see the README)
     welcome_days: int = 30
     reminder_lead_days: int = 7
     win_back_top_value_share: float = Field(default=0.5, gt=0, le=1)
@@ -152,6 +157,7 @@ class Settings(Strict):
     chains: ChainSettings = ChainSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    actions: ActionsSettings = ActionsSettings()
     config_path: Path = Field(exclude=True)
 
     @cached_property
@@ -192,9 +198,38 @@ def load_settings(config_path: str | os.PathLike | None = None) -> Settings:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:
-        return Settings(**raw, config_path=path)
+        return Settings(**upgrade_deprecated(raw, path), config_path=path)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+class ConfigDeprecation(UserWarning):
+    """A config written for an older release: it still runs, and the message says what to change."""
+
+
+# Keys that moved to the section named after the stage folder that uses them: (old section, new section, keys)
+MOVED_KEYS = [
+    ("lifecycle", "actions", tuple(ActionsSettings.model_fields)),
+]
+
+
+def upgrade_deprecated(raw: dict, path: Path) -> dict:
+    """Accept a config in an older layout, with one warning per moved key naming its new place."""
+    raw = dict(raw)
+    for old, new, keys in MOVED_KEYS:
+        section = raw.get(old)
+        if not isinstance(section, dict):
+            continue
+        moved = {key: section[key] for key in keys if key in section}
+        if not moved:
+            continue
+        raw[old] = {key: value for key, value in section.items() if key not in moved}
+        target = dict(raw.get(new) or {})
+        for key, value in moved.items():
+            warnings.warn(f"{path}: '{old}.{key}' is deprecated, write it as '{new}.{key}'", ConfigDeprecation, stacklevel=3)
+            target.setdefault(key, value)
+        raw[new] = target
+    return raw
 
 
 def _describe(error: dict) -> str:

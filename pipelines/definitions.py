@@ -2,18 +2,19 @@
 
 import dagster as dg
 
+from assets.actions import assets as actions
 from assets.chains import assets as chains
 from assets.customer_value import assets as customer_value
 from assets.ingest import assets as ingest
 from assets.lifecycle import assets as lifecycle
 from assets.publish.assets import build_publish_asset
 from assets.survey import assets as survey
+from common.resources import build_resources
 from pipelines.jobs import nightly_lifecycle
-from pipelines.resources import build_resources
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import new_source_files
 
-STAGES = [ingest, customer_value, survey, chains, lifecycle]
+STAGES = [ingest, customer_value, survey, chains, lifecycle, actions]
 
 stage_assets = dg.load_assets_from_modules(STAGES)
 

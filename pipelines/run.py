@@ -10,9 +10,9 @@ import sys
 import dagster as dg
 import duckdb
 
-from assets.ingest.loading import plan_sources
 from assets.publish.publishing import SNAPSHOT
 from common.config import ConfigError, load_settings, outputs_home
+from common.sources import plan_sources
 
 
 def main() -> int:

@@ -7,8 +7,8 @@ import hashlib
 import dagster as dg
 
 from common.config import ConfigError, Settings, load_settings
+from common.resources import LifecycleConfig
 from pipelines.jobs import nightly_lifecycle
-from pipelines.resources import LifecycleConfig
 
 
 def source_files_fingerprint(settings: Settings) -> str:

@@ -10,8 +10,8 @@ import duckdb
 import pytest
 import yaml
 
+from common.resources import build_resources, warehouse_path
 from pipelines.definitions import defs
-from pipelines.resources import build_resources, warehouse_path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

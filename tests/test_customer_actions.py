@@ -7,8 +7,10 @@ import duckdb
 import pytest
 
 from assets.chains.building import build_chain_tables
-from assets.lifecycle.building import build_customer_profile, build_lifecycle_table
-from common.config import ChainSettings, LifecycleSettings
+from assets.actions.building import SQL as ACTIONS_SQL
+from assets.actions.building import build_action_table, build_customer_profile
+from assets.lifecycle.building import build_lifecycle_table
+from common.config import ActionsSettings, ChainSettings, LifecycleSettings
 from common.warehouse import create_table
 from conftest import REPO, connect, materialize, requires_shared_data
 
@@ -39,9 +41,13 @@ def purchase_log(lines: list[tuple], as_of: date) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def build(conn, settings: LifecycleSettings, *tables: str) -> None:
+def build(conn, *tables: str, lifecycle=LifecycleSettings(), actions=ActionsSettings()) -> None:
+    """Build lifecycle and action tables in order, each with its own stage's settings."""
     for table in tables:
-        build_lifecycle_table(conn, table, settings)
+        if (ACTIONS_SQL / f"{table}.sql").exists():
+            build_action_table(conn, table, actions)
+        else:
+            build_lifecycle_table(conn, table, lifecycle)
 
 
 # --- new versus established ----------------------------------------------------------------------
@@ -49,7 +55,7 @@ def build(conn, settings: LifecycleSettings, *tables: str) -> None:
 
 def comparison(lines, as_of=date(2024, 12, 31)) -> dict[str, tuple]:
     conn = purchase_log(lines, as_of)
-    build(conn, LifecycleSettings(), "new_vs_established")
+    build(conn, "new_vs_established")
     rows = conn.execute("select measure, new_customers, established_customers, note from new_vs_established").fetchall()
     return {measure: (new, established, note) for measure, new, established, note in rows}
 
@@ -108,7 +114,7 @@ def cross_sell():
     lines = [(customer, date(2024, 6, 1), category) for customer, categories in BASKETS.items() for category in categories]
     lines.append(("no_category", date(2024, 6, 1), None))
     conn = purchase_log(lines, date(2024, 12, 31))
-    build(conn, LifecycleSettings(cross_sell_min_customers=2), "customer_categories", "cross_sell_candidates")
+    build(conn, "customer_categories", "cross_sell_candidates", actions=ActionsSettings(cross_sell_min_customers=2))
     return conn
 
 
@@ -152,7 +158,7 @@ def windows():
         ("once", date(2024, 11, 1), "paint"),
     ]
     conn = purchase_log(lines, date(2024, 11, 5))
-    build(conn, LifecycleSettings(repurchase_min_intervals=3), "customer_categories", "repurchase_windows")
+    build(conn, "customer_categories", "repurchase_windows", actions=ActionsSettings(repurchase_min_intervals=3))
     rows = conn.execute(
         "select customer_id, window_basis, intervals_used, window_start::varchar, expected_date::varchar, "
         "window_end::varchar, window_status, remind_on::varchar, second_purchase_target_date::varchar "
@@ -264,7 +270,7 @@ def decided(customers: dict = CUSTOMERS, with_events: bool = True):
         conn.execute("insert into events values ('lapsed_engaged', 'email_open', '2024-12-01 09:00')")
         conn.execute("insert into events values ('lapsed_silent', 'email_open', '2024-06-01 09:00')")
     conn.execute("insert into survey_segments values ('vip', 'service & loyalty program')")
-    build_lifecycle_table(conn, "next_best_action", LifecycleSettings())
+    build_action_table(conn, "next_best_action", ActionsSettings())
     return conn
 
 
@@ -334,7 +340,7 @@ def profile(with_sources: bool):
         conn.execute("create table service_scores (customer_id varchar, score_ts timestamp, nps double, csi double, ces double)")
         conn.execute("create table survey_segments (customer_id varchar, segment_id bigint, segment_name varchar)")
     build(
-        conn, LifecycleSettings(), "customer_lifecycle", "customer_abc", "customer_categories",
+        conn, "customer_lifecycle", "customer_abc", "customer_categories",
         "cross_sell_candidates", "repurchase_windows", "next_best_action",
     )
     build_customer_profile(conn)
@@ -372,7 +378,7 @@ def test_columns_from_absent_sources_are_present_and_null():
 
 def test_on_online_retail_every_table_builds_and_what_needs_missing_sources_is_empty_or_null(home):
     requires_shared_data("online_retail/online_retail.csv.gz")
-    selection = "group:ingest or group:prepare or group:customer_value or group:chains or group:lifecycle or group:survey"
+    selection = "group:ingest or group:prepare or group:customer_value or group:chains or group:lifecycle or group:actions or group:survey"
     assert materialize(REPO / "examples" / "online_retail.yaml", home, selection).success
     with connect(home) as conn:
         customers, actions = conn.execute(

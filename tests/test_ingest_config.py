@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import pytest
-
-from assets.ingest.loading import plan_sources
-from common.config import ConfigError, load_settings
 from conftest import materialize, write_config, write_csv
-from pipelines.resources import warehouse_path
+
+from common.config import ConfigDeprecation, ConfigError, load_settings
+from common.resources import warehouse_path
+from common.sources import plan_sources
 
 PURCHASES = [{"CustomerID": "C1", "InvoiceDate": "2024-01-01 10:00:00", "Total": "9.50"}]
 MAPPING = {"customer_id": "CustomerID", "order_ts": "InvoiceDate", "amount": "Total"}
@@ -101,3 +101,13 @@ def test_an_optional_source_with_a_bad_column_stops_the_run_before_any_write(tmp
     result = materialize(config_path, home, raise_on_error=False)
     assert not result.success
     assert not warehouse_path(home).exists()
+
+
+def test_an_action_setting_under_its_old_section_still_runs_and_says_where_it_belongs_now(tmp_path):
+    config = write_config(tmp_path, {
+        "sources": {"purchases": {"path": "purchases.csv"}},
+        "lifecycle": {"lapsed_days": 400, "welcome_days": 14},
+    })
+    with pytest.warns(ConfigDeprecation, match=r"'lifecycle.welcome_days' is deprecated, write it as 'actions.welcome_days'"):
+        settings = load_settings(config)
+    assert (settings.lifecycle.lapsed_days, settings.actions.welcome_days) == (400, 14)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from assets.ingest.loading import plan_sources, sync_source
-from common.config import load_settings
 from conftest import REPO, requires_shared_data, write_config
+
+from assets.ingest.loading import sync_source
+from common.config import load_settings
+from common.sources import plan_sources
 
 NOW = datetime(2025, 6, 1, 12, 0)
 HEADER = "order_id,customer_id,order_ts,product_id,quantity,unit_price\n"

@@ -8,11 +8,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from conftest import connect, materialize, write_config
 
 from assets.publish.publishing import publish_exports
-from conftest import connect, materialize, write_config
+from common.resources import LifecycleConfig
 from pipelines.definitions import defs
-from pipelines.resources import LifecycleConfig
 from pipelines.sensors import new_source_files
 
 HEADER = "order_id,customer_id,order_ts,product_id,quantity,unit_price\n"

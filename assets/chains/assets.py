@@ -11,7 +11,7 @@ from assets.chains.building import (
     top_breakers,
 )
 from common.metadata import chart, table
-from pipelines.resources import LifecycleConfig, Warehouse
+from common.resources import LifecycleConfig, Warehouse
 
 CHAIN_ASSET = dict(group_name="chains", kinds={"duckdb"})
 

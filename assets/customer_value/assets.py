@@ -15,8 +15,8 @@ from assets.customer_value.modeling import (
 )
 from assets.customer_value.plots import clv_distribution, frequency_recency_matrix, tracking_plot
 from common.metadata import chart, table
+from common.resources import LifecycleConfig, Warehouse
 from common.warehouse import create_table, create_table_from_frame
-from pipelines.resources import LifecycleConfig, Warehouse
 
 SQL = Path(__file__).parent / "sql"
 VALUE_ASSET = dict(group_name="customer_value", kinds={"duckdb"})

@@ -7,10 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from assets.ingest.checks import run_trust_checks, trust_check_specs
-from assets.ingest.loading import SOURCES, SourceLoad, SourceSpec, sync_source
+from assets.ingest.loading import SourceLoad, sync_source
 from common.metadata import table
+from common.resources import LifecycleConfig, Warehouse
+from common.sources import SOURCES, SourceSpec
 from common.warehouse import create_table, create_view, quote, row_count
-from pipelines.resources import LifecycleConfig, Warehouse
 
 SQL = Path(__file__).parent / "sql"
 

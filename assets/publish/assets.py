@@ -6,7 +6,7 @@ import pandas as pd
 
 from assets.publish.publishing import publish_exports
 from common.metadata import table
-from pipelines.resources import LifecycleConfig, Warehouse
+from common.resources import LifecycleConfig, Warehouse
 
 
 def build_publish_asset(upstream: list[dg.AssetsDefinition]) -> dg.AssetsDefinition:

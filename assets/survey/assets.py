@@ -10,8 +10,8 @@ import pandas as pd
 from assets.survey.charts import criterion_chart, factor_heatmap
 from assets.survey.segmentation import likert_scale, memberships, prepare, profile, segment
 from common.metadata import chart, table
+from common.resources import LifecycleConfig, Warehouse
 from common.warehouse import create_table, create_table_from_frame
-from pipelines.resources import LifecycleConfig, Warehouse
 
 SQL = Path(__file__).parent / "sql"
 SURVEY_ASSET = dict(group_name="survey", kinds={"duckdb"})

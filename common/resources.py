@@ -11,8 +11,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
-from assets.ingest.loading import SourcePlan, plan_sources
 from common.config import DEFAULT_CONFIG, Settings, load_settings, outputs_home
+from common.sources import SourcePlan, plan_sources
 
 
 class LifecycleConfig(dg.ConfigurableResource):

@@ -1,0 +1,67 @@
+"""Customer actions: categories per customer, cross-sell offers, repurchase windows, the next best
+action and the single customer profile: set-based DuckDB SQL, one file per table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from common.charts import new_figure
+from common.config import ActionsSettings
+from common.warehouse import create_table, quote, read_sql
+
+SQL = Path(__file__).parent / "sql"
+
+
+def build_action_table(conn: duckdb.DuckDBPyConnection, table: str, settings: ActionsSettings) -> int:
+    return create_table(conn, table, SQL / f"{table}.sql", settings.model_dump())
+
+
+PROFILE_SOURCES = {
+    "customers": "registration attributes",
+    "events": "digital behaviour",
+    "service_scores": "service scores",
+    "survey_segments": "survey segment",
+    "customer_categories": "categories and cross-sell",
+}
+
+
+def build_customer_profile(conn: duckdb.DuckDBPyConnection) -> int:
+    """The profile carries every attribute column the retailer's customers file has, under its own
+    name (prefixed with `customer_` where it would clash with a profile column)."""
+    reserved = {"customer_id", "registered_at", "source_row", "source_file"}
+    profile_sql = read_sql(SQL / "customer_profile.sql", customer_attributes="")
+    profile_columns = {row[0] for row in conn.execute(f"describe {profile_sql}").fetchall()}
+    attributes = [
+        name for (name,) in conn.execute(
+            "select column_name from duckdb_columns() where table_name = 'customers' "
+            "and database_name = current_database() order by column_index"
+        ).fetchall()
+        if name not in reserved
+    ]
+    select_list = "".join(
+        f"customers.{quote(name)} as {quote('customer_' + name if name in profile_columns else name)},\n    "
+        for name in attributes
+    )
+    return create_table(conn, "customer_profile", SQL / "customer_profile.sql", customer_attributes=select_list)
+
+
+def missing_sources(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """What the profile could not fill, because the table behind it is empty."""
+    return [
+        f"{table} ({what})"
+        for table, what in PROFILE_SOURCES.items()
+        if conn.execute(f"select count(*) = 0 from {quote(table)}").fetchone()[0]
+    ]
+
+
+def action_chart(actions: pd.DataFrame):
+    """Customers per action, from the per-action counts the asset already reports."""
+    counts = actions.sort_values("customers")
+    fig, ax = new_figure(8, 5)
+    ax.barh(counts["action"], counts["customers"], color="#4c72b0")
+    ax.set_xlabel("customers")
+    ax.set_title("Next best action")
+    return fig
