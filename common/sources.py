@@ -49,7 +49,9 @@ SOURCES: dict[str, SourceSpec] = {
                 "quantity", "unit_price", "amount", "discount", "promo", "is_return",
             ),
         ),
-        SourceSpec("products", "products", required=("product_id", "category"), key="product_id"),
+        SourceSpec(
+            "products", "products", required=("product_id", "category"), optional=("product_name",), key="product_id"
+        ),
         SourceSpec(
             "customers", "customers", required=("customer_id",), optional=("registered_at",),
             key="customer_id", passthrough="attributes",

@@ -6,7 +6,8 @@ typed as (
         source_row,
         raw,
         to_text(raw.product_id) as product_id,
-        to_text(raw.category) as category
+        to_text(raw.category) as category,
+        to_text(raw.product_name) as product_name
     from raw_rows
 ),
 
@@ -26,5 +27,5 @@ checked as (
     from typed
 )
 
-select source_row, quarantine_reason, product_id, category
+select source_row, quarantine_reason, product_id, category, product_name
 from checked
