@@ -147,6 +147,15 @@ class ActionsSettings(Strict):
     engagement_days: int = 90
 
 
+class ReportSettings(Strict):
+    """The morning report and the action lists: how they read and which contact details they carry."""
+
+    title: str = "Customer lifecycle: morning report"
+    currency: str = "EUR"  # an ISO code (EUR, GBP, USD, ... shown as its symbol) or any prefix, e.g. "CHF"
+    top_customers: int = Field(default=5, ge=1)  # customers shown per action in the report
+    contact_columns: list[str] = Field(default_factory=list)  # customers-file columns copied into the action lists
+
+
 class Settings(Strict):
     """The validated configuration of one run."""
 
@@ -158,6 +167,7 @@ class Settings(Strict):
     segmentation: SegmentationSettings = SegmentationSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     actions: ActionsSettings = ActionsSettings()
+    report: ReportSettings = ReportSettings()
     config_path: Path = Field(exclude=True)
 
     @cached_property

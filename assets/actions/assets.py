@@ -6,6 +6,7 @@ import dagster as dg
 from assets.actions.building import action_chart, build_action_table, build_customer_profile, missing_sources
 from common.metadata import chart, table
 from common.resources import LifecycleConfig, Warehouse
+from common.warehouse import read_as_of
 
 ACTION_ASSET = dict(group_name="actions", kinds={"duckdb"})
 
@@ -64,10 +65,11 @@ def next_best_action(lifecycle_config: LifecycleConfig, warehouse: Warehouse) ->
     with warehouse.get_connection() as conn:
         rows = build_action_table(conn, "next_best_action", lifecycle_config.settings.actions)
         actions = conn.execute(
-            "select action, count(*) as customers, sum(expected_value) as expected_value "
+            "select action, count(*) as customers, sum(expected_value)::double as expected_value "
             "from next_best_action group by 1 order by 2 desc"
         ).df()
-        bars = chart(action_chart(actions), "next_best_action", "Next best action", lifecycle_config.exports_dir)
+        figure = action_chart(actions, read_as_of(conn), lifecycle_config.settings.report.currency)
+        bars = chart(figure, "next_best_action", "Next best action", lifecycle_config.exports_dir)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "actions": table(actions), **bars})
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from common.charts import new_figure
+from common.charts import BLUE, new_figure, no_data_figure, title
 from common.config import ActionsSettings
+from common.labels import label, money, text
 from common.warehouse import create_table, quote, read_sql
 
 SQL = Path(__file__).parent / "sql"
@@ -57,11 +58,19 @@ def missing_sources(conn: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def action_chart(actions: pd.DataFrame):
-    """Customers per action, from the per-action counts the asset already reports."""
+def action_chart(actions: pd.DataFrame, as_of, currency: str):
+    """Customers per action, each bar carrying its expected value, from the per-action counts the
+    asset already queried."""
+    if actions.empty:
+        return no_data_figure(text("chart.actions"), text("actions.no_data"), as_of)
     counts = actions.sort_values("customers")
-    fig, ax = new_figure(8, 5)
-    ax.barh(counts["action"], counts["customers"], color="#4c72b0")
-    ax.set_xlabel("customers")
-    ax.set_title("Next best action")
+    fig, ax = new_figure(9, 1.2 + 0.36 * len(counts))
+    bars = ax.barh([label(action) for action in counts["action"]], counts["customers"], color=BLUE)
+    ax.bar_label(
+        bars, fontsize=8, padding=3,
+        labels=[f"{customers:,} · {money(value, currency)}" for customers, value in zip(counts["customers"], counts["expected_value"])],
+    )
+    ax.set_xlim(0, counts["customers"].max() * 1.3)
+    ax.set_xlabel(text("chart.actions.x"))
+    title(ax, text("chart.actions"), as_of, currency)
     return fig

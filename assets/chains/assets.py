@@ -7,11 +7,14 @@ from assets.chains.building import (
     breakers_chart,
     build_chain_table,
     chain_length_chart,
+    chain_standouts,
+    continuation_by_month,
+    continuation_chart,
     label_counts,
-    top_breakers,
 )
 from common.metadata import chart, table
 from common.resources import LifecycleConfig, Warehouse
+from common.warehouse import read_as_of
 
 CHAIN_ASSET = dict(group_name="chains", kinds={"duckdb"})
 
@@ -24,15 +27,18 @@ def purchase_chains(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> 
     with warehouse.get_connection() as conn:
         rows = build_chain_table(conn, "purchase_chains", settings)
         labels = label_counts(conn)
-        length_chart = chart(
-            chain_length_chart(conn), "chain_lengths", "Chain length distribution", lifecycle_config.exports_dir
-        )
+        exports_dir = lifecycle_config.exports_dir
+        length_chart = chart(chain_length_chart(conn), "chain_lengths", "Chain length distribution", exports_dir)
+        rates = continuation_by_month(conn, settings.window_days)
+        trend = continuation_chart(rates, settings.window_days, read_as_of(conn))
+        trend_chart = chart(trend, "chain_continuation", "Chain continuation by month", exports_dir)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "window_days": settings.window_days,
             **{f"purchases_{label}": count for label, count in labels.items()},
             **length_chart,
+            **trend_chart,
         }
     )
 
@@ -47,20 +53,21 @@ def customer_chain_summary(lifecycle_config: LifecycleConfig, warehouse: Warehou
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "customers_with_open_chain": open_now})
 
 
-@dg.asset(**CHAIN_ASSET, deps=[purchase_chains, "purchase_lines"])
+@dg.asset(**CHAIN_ASSET, deps=[purchase_chains, "purchase_lines", "products"])
 def chain_breakers(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Categories, products, channels and discount use that stand on chain-ending purchases more
     often than on continuing ones: the degradation analysis marketing acts on."""
     settings = lifecycle_config.settings.chains
     with warehouse.get_connection() as conn:
         rows = build_chain_table(conn, "chain_breakers", settings)
-        breakers = top_breakers(conn)
+        standouts = chain_standouts(conn)
+        as_of = read_as_of(conn)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "min_support": settings.min_support,
-            "top_chain_breakers": table(breakers),
-            **chart(breakers_chart(breakers), "chain_breakers", "Top chain breakers", lifecycle_config.exports_dir),
+            "top_chain_breakers_and_keepers": table(standouts),
+            **chart(breakers_chart(standouts, as_of), "chain_breakers", "Top chain breakers", lifecycle_config.exports_dir),
         }
     )
 

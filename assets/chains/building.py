@@ -8,9 +8,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from common.charts import new_figure
+from common.charts import BLUE, GREEN, GREY, RED, new_figure, no_data_figure, title
 from common.config import ChainSettings
-from common.warehouse import create_table
+from common.labels import label, percent, text
+from common.warehouse import create_table, read_as_of
 
 SQL = Path(__file__).parent / "sql"
 CHAIN_TABLES = ("purchase_chains", "customer_chain_summary", "chain_breakers", "repeat_timing")
@@ -35,31 +36,108 @@ def chain_length_chart(conn: duckdb.DuckDBPyConnection):
         "select least(chain_length, 10) as length, count(*) as chains "
         "from purchase_chains where chain_position = 1 group by 1 order by 1"
     ).df()
+    as_of = read_as_of(conn)
+    if lengths.empty:
+        return no_data_figure(text("chart.chain_lengths"), text("chart.no_data"), as_of)
     fig, ax = new_figure()
-    ax.bar(lengths["length"].astype(str).replace({"10": "10+"}), lengths["chains"], color="#4c72b0")
-    ax.set_xlabel("purchase days in the chain")
-    ax.set_ylabel("chains")
-    ax.set_title("Chain length distribution")
+    bars = ax.bar(lengths["length"].astype(str).replace({"10": "10+"}), lengths["chains"], color=BLUE)
+    ax.bar_label(bars, labels=[f"{chains:,}" for chains in lengths["chains"]], fontsize=8)
+    ax.set_xlabel(text("chart.chain_lengths.x"))
+    ax.set_ylabel(text("chart.chain_lengths.y"))
+    title(ax, text("chart.chain_lengths"), as_of)
     return fig
 
 
-def top_breakers(conn: duckdb.DuckDBPyConnection, limit: int = 15) -> pd.DataFrame:
+def continuation_by_month(conn: duckdb.DuckDBPyConnection, window_days: int) -> pd.DataFrame:
+    """Per month of purchase: the share of purchase days that continued the chain. Only months whose
+    every purchase day is decided count: in a later month the days that ended are still open while
+    those that continued are already known, which would inflate the rate."""
     return conn.execute(
-        "select dimension, value, purchase_days, end_rate, lift, z_score from chain_breakers "
-        "where is_chain_breaker order by lift desc limit ?",
-        [limit],
+        "select date_trunc('month', purchase_date)::date as month, "
+        "avg((chain_label = 'continued')::double) as continuation_rate, count(*) as purchase_days "
+        "from purchase_chains where chain_label in ('continued', 'ended') "
+        "and last_day(purchase_date) + $window_days::integer <= (select as_of from analysis_scope) "
+        "group by 1 order by 1",
+        {"window_days": window_days},
     ).df()
 
 
-def breakers_chart(breakers: pd.DataFrame):
-    fig, ax = new_figure()
-    if breakers.empty:
-        ax.text(0.5, 0.5, "no significant chain breakers", ha="center", va="center")
-        ax.set_axis_off()
-        return fig
-    labels = breakers["dimension"] + ": " + breakers["value"].astype(str)
-    ax.barh(labels[::-1], breakers["lift"][::-1], color="#c44e52")
-    ax.axvline(1.0, color="grey", linewidth=1)
-    ax.set_xlabel("lift of the chain-ending rate over the base rate")
-    ax.set_title("Top chain breakers")
+def continuation_chart(rates: pd.DataFrame, window_days: int, as_of):
+    what = text("chart.continuation", window=window_days)
+    if rates.empty:
+        return no_data_figure(what, text("chains.no_data", window=window_days), as_of)
+    fig, ax = new_figure(8, 3.8)
+    ax.plot(rates["month"], 100 * rates["continuation_rate"], color=BLUE, marker="o", markersize=3)
+    last = rates.iloc[-1]
+    ax.annotate(percent(last["continuation_rate"]), (last["month"], 100 * last["continuation_rate"]),
+                xytext=(0, 8), textcoords="offset points", ha="center", fontsize=9, color=BLUE)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(text("chart.continuation.y"))
+    title(ax, what, as_of)
+    return fig
+
+
+def chain_standouts(conn: duckdb.DuckDBPyConnection, products: int = 5, others: int = 3) -> pd.DataFrame:
+    """The strongest chain breakers and keepers: per kind the top categories, channels or discount use,
+    and the top products, by name (where the products file has names) with their category."""
+    return conn.execute(
+        """
+        with ranked as (
+            select
+                case when is_chain_breaker then 'breaker' else 'keeper' end as kind,
+                breakers.dimension,
+                breakers.value,
+                products.product_name,
+                products.category as product_category,
+                breakers.purchase_days,
+                breakers.end_rate,
+                breakers.lift,
+                breakers.z_score,
+                row_number() over (
+                    partition by is_chain_breaker, breakers.dimension = 'product'
+                    order by abs(ln(breakers.lift)) desc, breakers.value
+                ) as strength_rank
+            from chain_breakers as breakers
+            left join products on breakers.dimension = 'product' and products.product_id = breakers.value
+            where is_chain_breaker or is_chain_keeper
+        )
+        select * exclude (strength_rank)
+        from ranked
+        where strength_rank <= case when dimension = 'product' then $products else $others end
+        order by kind, lift desc
+        """,
+        {"products": products, "others": others},
+    ).df()
+
+
+def standout_name(row) -> str:
+    """A product by its name where the products file has one; any other value in words."""
+    if row.dimension == "product":
+        return row.product_name if isinstance(row.product_name, str) else row.value
+    return label(row.value)
+
+
+def standout_label(row) -> str:
+    """'Product: HomeCraft Circular Saw (Tools)', 'Category: Decor', 'Channel: Online'."""
+    category = f" ({label(row.product_category)})" if isinstance(row.product_category, str) else ""
+    return f"{label(row.dimension)}: {standout_name(row)}{category}"
+
+
+def breakers_chart(standouts: pd.DataFrame, as_of):
+    """Lift of the chain-ending rate for the top breakers (right of 1) and keepers (left of 1)."""
+    if standouts.empty:
+        return no_data_figure(text("chart.breakers"), text("chart.breakers.none"), as_of)
+    shown = standouts.sort_values("lift")
+    names = [standout_label(row) for row in shown.itertuples()]
+    fig, ax = new_figure(9, 1.2 + 0.36 * len(shown))
+    colors = [RED if kind == "breaker" else GREEN for kind in shown["kind"]]
+    ax.barh(names, shown["lift"] - 1, left=1, color=colors)
+    for position, lift in enumerate(shown["lift"]):
+        ax.annotate(f"{lift:.2f}×", (lift, position), xytext=(4 if lift >= 1 else -4, 0), textcoords="offset points",
+                    va="center", ha="left" if lift >= 1 else "right", fontsize=8)
+    ax.axvline(1.0, color=GREY, linewidth=1)
+    low, high = shown["lift"].min(), shown["lift"].max()
+    ax.set_xlim(min(0.9, low - 0.15), max(1.1, high + 0.15))
+    ax.set_xlabel(text("chart.breakers.x"))
+    title(ax, text("chart.breakers"), as_of)
     return fig

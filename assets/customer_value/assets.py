@@ -14,9 +14,9 @@ from assets.customer_value.modeling import (
     run_backtest,
 )
 from assets.customer_value.plots import clv_distribution, frequency_recency_matrix, tracking_plot
-from common.metadata import chart, table
+from common.metadata import chart, money, table
 from common.resources import LifecycleConfig, Warehouse
-from common.warehouse import create_table, create_table_from_frame
+from common.warehouse import create_table, create_table_from_frame, read_as_of
 
 SQL = Path(__file__).parent / "sql"
 VALUE_ASSET = dict(group_name="customer_value", kinds={"duckdb"})
@@ -77,13 +77,14 @@ def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
         if fit.ok:
             tiers = conn.execute(
                 "select value_tier, count(*) as customers, round(sum(clv_12m), 2) as clv_12m "
-                "from customer_clv group by 1 order by min(clv_decile)"
+                "from customer_clv group by 1 order by max(clv_12m) desc"
             ).df()
             histogram = conn.execute((SQL / "clv_histogram.sql").read_text()).df()
+            distribution = clv_distribution(histogram, read_as_of(conn), settings.report.currency)
             metadata |= {
                 "value_tiers": table(tiers),
-                "total_clv_12m": float(tiers["clv_12m"].sum()),
-                **chart(clv_distribution(histogram), "clv_distribution", "CLV distribution", lifecycle_config.exports_dir),
+                "total_clv_12m": money(tiers["clv_12m"].sum(), settings.report.currency),
+                **chart(distribution, "clv_distribution", "CLV distribution", lifecycle_config.exports_dir),
             }
     return dg.MaterializeResult(metadata=metadata)
 

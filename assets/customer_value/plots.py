@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from assets.customer_value.modeling import ClvFit, days_per_unit
-from common.charts import new_figure
+from common.charts import BLUE, GREY, RED, count_axis, money_axis, new_figure, no_data_figure, title
+from common.labels import money, text
 
 
 def frequency_recency_matrix(fit: ClvFit, max_frequency: int, max_t: float, time_unit: str, what: str):
@@ -40,15 +41,27 @@ def tracking_plot(tracking: pd.DataFrame):
     return fig
 
 
-def clv_distribution(histogram: pd.DataFrame):
-    """Customers per CLV bin (binned in SQL on a log scale)."""
-    fig, ax = new_figure()
+def clv_distribution(histogram: pd.DataFrame, as_of, currency: str):
+    """Customers per 12-month CLV bin on a currency axis, the median marked; the last bar holds
+    everyone above the 99th percentile."""
     if histogram.empty:
-        ax.text(0.5, 0.5, "no CLV values", ha="center", va="center")
-        return fig
-    ax.bar(histogram["clv_12m"], histogram["customers"], width=histogram["clv_12m"] * 0.15, color="#4c72b0")
-    ax.set_xscale("log")
-    ax.set_xlabel("12-month CLV (log scale)")
-    ax.set_ylabel("customers")
-    ax.set_title("CLV distribution")
+        return no_data_figure(text("chart.clv"), text("chart.clv.none"), as_of)
+    fig, ax = new_figure()
+    width = histogram["bin_width"].iloc[0]
+    colors = [GREY if open_ended else BLUE for open_ended in histogram["is_open_ended"]]
+    ax.bar(histogram["bin_start"], histogram["customers"], width=width, align="edge", color=colors, edgecolor="white")
+    if histogram["is_open_ended"].iloc[-1]:
+        last = histogram.iloc[-1]
+        ax.annotate(f"{money(last['bin_start'], currency)} and more", (last["bin_start"] + width / 2, last["customers"]),
+                    xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8, color=GREY)
+    median = histogram["median_clv"].iloc[0]
+    ax.axvline(median, color=RED, linestyle="--", linewidth=1)
+    ax.annotate(f"median {money(median, currency)}", (median, 0.92), xycoords=("data", "axes fraction"),
+                xytext=(6, 0), textcoords="offset points", color=RED, fontsize=9,
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "none"})
+    count_axis(ax.yaxis)
+    money_axis(ax.xaxis, currency)
+    ax.set_xlabel(text("chart.clv.x", currency=currency))
+    ax.set_ylabel(text("chart.clv.y"))
+    title(ax, text("chart.clv"), as_of, currency)
     return fig

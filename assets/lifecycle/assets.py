@@ -11,7 +11,7 @@ from assets.lifecycle.building import (
     stage_sizes_chart,
     transition_heatmap,
 )
-from common.metadata import chart, table
+from common.metadata import chart, percent, rounded, table
 from common.resources import LifecycleConfig, Warehouse
 
 LIFECYCLE_ASSET = dict(group_name="lifecycle", kinds={"duckdb"})
@@ -72,7 +72,7 @@ def pareto(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.Materi
         curve = chart(pareto_chart(conn), "pareto", "Revenue concentration", lifecycle_config.exports_dir)
     top_20, gini = summary
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "top_20_percent_revenue_share": top_20, "gini": gini, **curve}
+        metadata={"dagster/row_count": rows, "top_20_percent_revenue_share": percent(top_20), "gini": rounded(gini), **curve}
     )
 
 
@@ -83,7 +83,8 @@ def new_vs_established(lifecycle_config: LifecycleConfig, warehouse: Warehouse) 
     with warehouse.get_connection() as conn:
         rows = build_lifecycle_table(conn, "new_vs_established", lifecycle_config.settings.lifecycle)
         comparison = conn.execute("select * from new_vs_established").df()
+        days = lifecycle_config.settings.lifecycle.new_customer_days
         ratios = chart(
-            new_vs_established_chart(conn), "new_vs_established", "New versus established", lifecycle_config.exports_dir
+            new_vs_established_chart(conn, days), "new_vs_established", "New versus established", lifecycle_config.exports_dir
         )
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "comparison": table(comparison), **ratios})

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
-from common.charts import new_figure
+from common.charts import BLUE, GREEN, GREY, RED, STAGE_COLORS, count_axis, new_figure, no_data_figure, title
 from common.config import LifecycleSettings
-from common.warehouse import create_table
+from common.labels import day, label, month, percent, text
+from common.warehouse import create_table, read_as_of
 
 SQL = Path(__file__).parent / "sql"
 STAGE_ORDER = ["prospect_active", "prospect_inactive", "new", "active", "vip", "at_risk", "reactivated", "lapsed"]
@@ -21,79 +23,144 @@ def build_lifecycle_table(conn: duckdb.DuckDBPyConnection, table: str, settings:
 
 
 def stage_sizes_chart(conn: duckdb.DuckDBPyConnection):
+    """How many customers each stage held at each month end, the latest count written beside each band."""
+    as_of = read_as_of(conn)
     sizes = conn.execute(
         "pivot (select snapshot_date, stage from lifecycle_history) on stage using count(*) order by snapshot_date"
     ).df().set_index("snapshot_date")
-    stages = [stage for stage in STAGE_ORDER if stage in sizes.columns]
-    fig, ax = new_figure()
     if sizes.empty:
-        return fig
-    ax.stackplot(sizes.index, *[sizes[stage] for stage in stages], labels=stages)
+        return no_data_figure(text("chart.stage_sizes"), text("flow.no_data"), as_of)
+    stages = [stage for stage in STAGE_ORDER if stage in sizes.columns]
+    fig, ax = new_figure(9, 4.8)
+    ax.stackplot(
+        sizes.index, *[sizes[stage] for stage in stages],
+        labels=[label(stage) for stage in stages], colors=[STAGE_COLORS[stage] for stage in stages],
+    )
+    latest = sizes.iloc[-1]
+    bottom = 0
+    for stage in stages:
+        if latest[stage] > 0.04 * latest.sum():
+            ax.annotate(
+                f"{latest[stage]:,.0f}", (sizes.index[-1], bottom + latest[stage] / 2),
+                xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
+            )
+        bottom += latest[stage]
     ax.set_ylabel("customers")
-    ax.set_title("Lifecycle stages at each month end")
-    ax.legend(loc="upper left", fontsize=8)
+    count_axis(ax.yaxis)
+    title(ax, text("chart.stage_sizes"), as_of)
+    ax.legend(loc="upper left", fontsize=8, ncol=2)
     return fig
 
 
 def transition_heatmap(conn: duckdb.DuckDBPyConnection):
-    """Transition rates between the last two snapshots."""
+    """Where last month's customers went: the share of each earlier stage in each stage now."""
     last = conn.execute(
-        "select from_stage, to_stage, rate from lifecycle_transitions "
+        "select snapshot_date, from_stage, to_stage, rate from lifecycle_transitions "
         "where snapshot_date = (select max(snapshot_date) from lifecycle_transitions)"
     ).df()
-    fig, ax = new_figure(7, 6)
+    as_of = read_as_of(conn)
     if last.empty:
-        return fig
-    matrix = last.pivot(index="from_stage", columns="to_stage", values="rate").fillna(0)
-    image = ax.imshow(matrix.to_numpy(), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right")
-    ax.set_yticks(range(len(matrix.index)), matrix.index)
-    ax.set_xlabel("stage now")
-    ax.set_ylabel("stage a month earlier")
-    fig.colorbar(image, ax=ax, label="share of the earlier stage")
-    ax.set_title("Stage transitions, last month")
+        return no_data_figure(text("chart.transitions", date="–"), text("flow.no_data"), as_of)
+    month_end = last["snapshot_date"].iloc[0]
+    order = ["(not yet a customer)", *STAGE_ORDER]
+    matrix = last.pivot(index="from_stage", columns="to_stage", values="rate")
+    matrix = matrix.reindex(
+        index=[stage for stage in order if stage in matrix.index],
+        columns=[stage for stage in order if stage in matrix.columns],
+    ).fillna(0)
+    fig, ax = new_figure(8, 6)
+    ax.grid(False)
+    ax.imshow(matrix.to_numpy(), cmap="Blues", vmin=0, vmax=1)
+    for row, column in np.ndindex(matrix.shape):
+        rate = matrix.iat[row, column]
+        if rate > 0:
+            ax.text(column, row, percent(rate, 0) if rate >= 0.005 else "<1%", ha="center", va="center", fontsize=8,
+                    color="white" if rate > 0.6 else "black")
+    ax.set_xticks(range(len(matrix.columns)), [label(stage) for stage in matrix.columns], rotation=35, ha="right")
+    ax.set_yticks(range(len(matrix.index)), [label(stage) for stage in matrix.index])
+    ax.set_xlabel(text("chart.transitions.x", date=day(month_end)))
+    ax.set_ylabel(text("chart.transitions.y"))
+    title(ax, text("chart.transitions", date=day(month_end)), as_of)
     return fig
 
 
 def pareto_chart(conn: duckdb.DuckDBPyConnection):
-    curve = conn.execute("select top_customers_percent, top_customers_revenue_share from pareto order by 1").df()
-    fig, ax = new_figure(6, 5)
-    ax.plot(curve["top_customers_percent"], 100 * curve["top_customers_revenue_share"], color="#4c72b0")
-    ax.plot([0, 100], [0, 100], color="grey", linestyle=":")
-    ax.axvline(20, color="#c44e52", linestyle="--", linewidth=1)
-    ax.set_xlabel("top customers (%)")
-    ax.set_ylabel("share of revenue (%)")
-    ax.set_title("Revenue concentration")
+    """The Lorenz curve from the top, with the top-20% share written on it."""
+    curve = conn.execute(
+        "select top_customers_percent, top_customers_revenue_share::double as share, "
+        "top_20_percent_revenue_share::double as top_20 from pareto order by 1"
+    ).df()
+    as_of = read_as_of(conn)
+    if curve.empty or curve["top_20"].isna().all():
+        return no_data_figure(text("chart.pareto"), text("concentration.no_data", date=day(as_of)), as_of)
+    top_20 = curve["top_20"].iloc[0]
+    fig, ax = new_figure(7, 5)
+    ax.plot([0, *curve["top_customers_percent"]], [0, *(100 * curve["share"])], color=BLUE, linewidth=2)
+    ax.plot([0, 100], [0, 100], color=GREY, linestyle=":")
+    ax.plot([20, 20, 0], [0, 100 * top_20, 100 * top_20], color=RED, linestyle="--", linewidth=1)
+    ax.annotate(
+        text("chart.pareto.note", share=percent(top_20)), (20, 100 * top_20), xytext=(45, 100 * top_20 - 40),
+        arrowprops={"arrowstyle": "->", "color": RED}, color=RED, fontsize=10,
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": RED},
+    )
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel(text("chart.pareto.x"))
+    ax.set_ylabel(text("chart.pareto.y"))
+    title(ax, text("chart.pareto"), as_of)
     return fig
 
 
 def cohort_heatmap(conn: duckdb.DuckDBPyConnection):
+    """Each first-purchase month's share buying again in each later month. Month 0 (everyone) is
+    left out, so the columns start at month 1 and are labelled with their own month number."""
     cohorts = conn.execute(
         "select cohort_month, months_since_first_purchase, retention_rate from cohort_retention "
         "where months_since_first_purchase > 0"
     ).df()
-    fig, ax = new_figure(9, 6)
+    as_of = read_as_of(conn)
     if cohorts.empty:
-        return fig
+        return no_data_figure(text("chart.cohorts"), text("cohorts.no_data"), as_of)
     matrix = cohorts.pivot(index="cohort_month", columns="months_since_first_purchase", values="retention_rate")
-    image = ax.imshow(matrix.to_numpy(dtype=float), cmap="viridis", aspect="auto", vmin=0, vmax=np.nanmax(matrix.to_numpy(dtype=float)))
-    ax.set_yticks(range(len(matrix.index)), [str(month)[:7] for month in matrix.index], fontsize=7)
-    ax.set_xlabel("months since first purchase")
-    ax.set_ylabel("first-purchase month")
-    fig.colorbar(image, ax=ax, label="share of the cohort buying")
-    ax.set_title("Cohort retention")
+    values = matrix.to_numpy(dtype=float)
+    fig, ax = new_figure(9, 6)
+    ax.grid(False)
+    image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=0, vmax=np.nanmax(values))
+    step = max(1, len(matrix.columns) // 12)
+    ax.set_xticks(range(0, len(matrix.columns), step), [str(m) for m in matrix.columns[::step]])
+    ax.set_yticks(range(len(matrix.index)), [month(value) for value in matrix.index], fontsize=7)
+    ax.set_xlabel(text("chart.cohorts.x"))
+    ax.set_ylabel(text("chart.cohorts.y"))
+    bar = fig.colorbar(image, ax=ax, label=text("chart.cohorts.scale"))
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: percent(value, 0)))
+    title(ax, text("chart.cohorts"), as_of)
     return fig
 
 
-def new_vs_established_chart(conn: duckdb.DuckDBPyConnection):
-    """The ratio of new to established customers on each measure: left of 1, new customers do less."""
+# True of new customers by definition (they bought recently), so no finding: left out of the chart.
+DEFINITIONAL_TOPICS = ("size", "activity")
+
+
+def new_vs_established_chart(conn: duckdb.DuckDBPyConnection, new_customer_days: int):
+    """The ratio of new to established customers on each behaviour: left of 1, new customers do less."""
     ratios = conn.execute(
-        "select measure, new_to_established_ratio from new_vs_established "
-        "where new_to_established_ratio is not null and measure <> 'customers' order by topic desc, measure desc"
+        "select measure, new_to_established_ratio as ratio from new_vs_established "
+        "where new_to_established_ratio is not null and topic not in $definitional order by topic desc, measure desc",
+        {"definitional": list(DEFINITIONAL_TOPICS)},
     ).df()
-    fig, ax = new_figure(8, 6)
-    ax.barh(ratios["measure"], ratios["new_to_established_ratio"], color="#55a868")
-    ax.axvline(1, color="grey", linestyle=":")
-    ax.set_xlabel("new ÷ established (1 = same)")
-    ax.set_title("New versus established customers")
+    as_of = read_as_of(conn)
+    what = text("chart.new_vs_established", days=new_customer_days)
+    if ratios.empty:
+        return no_data_figure(what, text("chart.no_data"), as_of)
+    fig, ax = new_figure(8, 0.9 + 0.42 * len(ratios))
+    colors = [GREEN if ratio >= 1 else RED for ratio in ratios["ratio"]]
+    ax.barh([label(measure) for measure in ratios["measure"]], ratios["ratio"] - 1, left=1, color=colors)
+    for position, ratio in enumerate(ratios["ratio"]):
+        ax.annotate(f"{ratio:.2f}×", (ratio, position), xytext=(4 if ratio >= 1 else -4, 0),
+                    textcoords="offset points", va="center", ha="left" if ratio >= 1 else "right", fontsize=8)
+    ax.axvline(1, color=GREY, linewidth=1)
+    low, high = ratios["ratio"].min(), ratios["ratio"].max()
+    ax.set_xlim(min(0.8, low - 0.1), max(1.2, high + 0.1))
+    ax.set_xlabel(text("chart.new_vs_established.x"))
+    title(ax, what, as_of)
     return fig

@@ -1,23 +1,46 @@
--- Customers per CLV bin on a log scale, for the distribution chart: 40 bins between the smallest
--- and the largest positive CLV.
+-- Customers per 12-month CLV bin for the distribution chart, on a plain currency axis: about 40 bins
+-- of a round width (1, 2 or 5 times a power of ten) up to the 99th percentile; the last bin holds
+-- everyone above it, so a few very large values do not squash the rest.
 with
 
-positive as (
-    select clv_12m from main.customer_clv where clv_12m > 0
+clv as (
+    select greatest(clv_12m::double, 0) as clv_12m from main.customer_clv where clv_12m is not null
 ),
 
 bounds as (
-    select log10(min(clv_12m)) as low, log10(max(clv_12m)) as high from positive
+    select quantile_cont(clv_12m, 0.99) as top, median(clv_12m) as median_clv from clv
+),
+
+raw_step as (
+    select top, median_clv, greatest(top, 1e-9) / 40 as step, power(10, floor(log10(greatest(top, 1e-9) / 40))) as magnitude
+    from bounds
+),
+
+widths as (
+    select
+        top,
+        median_clv,
+        magnitude * case
+            when step / magnitude <= 1.5 then 1
+            when step / magnitude <= 3.5 then 2
+            when step / magnitude <= 7.5 then 5
+            else 10
+        end as bin_width
+    from raw_step
 ),
 
 binned as (
-    select least(39, floor(40 * (log10(clv_12m) - low) / nullif(high - low, 0)))::integer as bin
-    from positive, bounds
+    select least(floor(clv_12m / bin_width), ceil(top / bin_width))::integer as bin, bin_width, median_clv,
+        ceil(top / bin_width)::integer as last_bin
+    from clv, widths
 )
 
 select
-    power(10, low + (bin + 0.5) * (high - low) / 40) as clv_12m,
-    count(*) as customers
-from binned, bounds
-group by bin, low, high
+    bin * bin_width as bin_start,
+    bin_width,
+    bin = last_bin as is_open_ended,
+    count(*) as customers,
+    median_clv
+from binned
+group by bin, bin_width, last_bin, median_clv
 order by bin
