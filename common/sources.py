@@ -94,7 +94,27 @@ class SourcePlan:
 def plan_sources(settings: Settings) -> dict[str, SourcePlan]:
     """Check every configured source against its files; raise ConfigError naming what is wrong."""
     with duckdb.connect() as conn:
-        return {name: plan_source(conn, settings, spec) for name, spec in SOURCES.items()}
+        plans = {name: plan_source(conn, settings, spec) for name, spec in SOURCES.items()}
+    check_contact_columns(settings, plans["customers"])
+    return plans
+
+
+def check_contact_columns(settings: Settings, customers: SourcePlan) -> None:
+    """The action lists copy `report.contact_columns` from the customers table: each must be one of its columns."""
+    wanted = settings.report.contact_columns
+    if not wanted:
+        return
+    where = f"{settings.config_path}: report.contact_columns"
+    if customers.config is None:
+        raise ConfigError(f"{where} lists '{wanted[0]}', but no customers source is configured")
+    available = [*customers.passthrough, *(column for column in customers.columns if column != "customer_id")]
+    for column in wanted:
+        if column not in available:
+            files = ", ".join(str(path) for path in customers.files)
+            raise ConfigError(
+                f"{where}: '{column}' is not a column of the customers table read from {files} "
+                f"(its columns: {', '.join(available)})"
+            )
 
 
 def plan_source(conn: duckdb.DuckDBPyConnection, settings: Settings, spec: SourceSpec) -> SourcePlan:

@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 
 from assets.publish.publishing import SNAPSHOT
+from assets.report.rendering import ACTIONS, PAGE
 from common.config import ConfigError, load_settings, outputs_home
 from common.sources import plan_sources
 
@@ -56,6 +57,11 @@ def print_outputs() -> None:
     charts = sorted((exports / "charts").glob("*.png"))
     if charts:
         print(f"charts ({len(charts)}): {exports / 'charts'}")
+    lists = sorted((exports / ACTIONS).glob("*.csv"))
+    if lists:
+        print(f"action lists ({len(lists)}, CSV and Parquet): {exports / ACTIONS}")
+    if (exports / PAGE).exists():
+        print(f"\nmorning report (open it in a browser): {exports / PAGE}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+"""run_history: one row per run with the night's headline figures, kept across runs in the warehouse.
+
+Every other table is rebuilt each night; this one is appended to, so the report can say what
+changed since the previous night and since a month ago.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from common.warehouse import quote, run_sql, table_exists
+
+SQL = Path(__file__).parent / "sql"
+MONTH = timedelta(days=30)
+
+
+def record_run(conn: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, finished_at: datetime) -> dict:
+    """Append (or, for a re-executed run, replace) this run's row of run_history and return it."""
+    source = "clv_model_selection" if table_exists(conn, "clv_model_selection") else "backtest"
+    model_sql = SQL / ("production_model_from_selection.sql" if source == "clv_model_selection" else "production_model_from_backtest.sql")
+    conn.execute(f"create or replace temp view production_model_score as {model_sql.read_text()}")
+    params = {"run_id": run_id, "started_at": started_at, "finished_at": finished_at}
+    run_sql(conn, f"create or replace temp table run_history_row as {(SQL / 'run_history.sql').read_text()}", params)
+    conn.execute("begin transaction")
+    try:
+        conn.execute("create table if not exists run_history as select * from run_history_row with no data")
+        add_new_columns(conn)
+        conn.execute("delete from run_history where run_id = ?", [run_id])
+        conn.execute("insert into run_history by name select * from run_history_row")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    row = conn.execute("select * from run_history_row").df().iloc[0].to_dict()
+    conn.execute("drop table run_history_row; drop view production_model_score")
+    return row | {"model_source": source}
+
+
+def add_new_columns(conn: duckdb.DuckDBPyConnection) -> None:
+    """A release that records a new figure adds its column; older rows keep it null."""
+    existing = {name for (name,) in conn.execute(
+        "select column_name from duckdb_columns() where table_name = 'run_history' and database_name = current_database()"
+    ).fetchall()}
+    for name, data_type in conn.execute(
+        "select column_name, data_type from duckdb_columns() where table_name = 'run_history_row' and database_name = 'temp'"
+    ).fetchall():
+        if name not in existing:
+            conn.execute(f"alter table run_history add column {quote(name)} {data_type}")
+
+
+def read_history(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every recorded run, oldest first."""
+    if not table_exists(conn, "run_history"):
+        return pd.DataFrame()
+    return conn.execute("select * from run_history order by as_of, finished_at").df()
+
+
+def comparison_rows(history: pd.DataFrame, run_id: str) -> tuple[dict, dict | None, dict | None]:
+    """This run's row, the previous night's (the latest run with an earlier as_of) and the one from
+    a month before (the latest run at least 30 days before as_of); None where there is no such run."""
+    current = history[history["run_id"] == run_id].iloc[-1].to_dict()
+    as_of = as_date(current["as_of"])
+    dates = history["as_of"].map(as_date)
+    earlier = history[dates < as_of]
+    month_earlier = history[dates <= as_of - MONTH]
+    previous = earlier.iloc[-1].to_dict() if not earlier.empty else None
+    month_ago = month_earlier.iloc[-1].to_dict() if not month_earlier.empty else None
+    return current, previous, month_ago
+
+
+def as_date(value) -> date:
+    return value.date() if isinstance(value, datetime) else pd.Timestamp(value).date()
