@@ -24,7 +24,6 @@ plt.rcParams.update(
         "axes.titlelocation": "left",
         "axes.spines.top": False,
         "axes.spines.right": False,
-        "axes.grid": True,
         "axes.axisbelow": True,
         "grid.color": "#e5e5e5",
         "grid.linewidth": 0.8,

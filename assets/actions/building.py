@@ -71,6 +71,7 @@ def action_chart(actions: pd.DataFrame, as_of, currency: str):
         labels=[f"{customers:,} · {money(value, currency)}" for customers, value in zip(counts["customers"], counts["expected_value"])],
     )
     ax.set_xlim(0, counts["customers"].max() * 1.3)
+    ax.grid(axis="x")
     ax.set_xlabel(text("chart.actions.x"))
     title(ax, text("chart.actions"), as_of, currency)
     return fig

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from common.charts import BLUE, GREEN, GREY, RED, new_figure, no_data_figure, title
+from common.charts import BLUE, GREEN, GREY, RED, count_axis, new_figure, no_data_figure, title
 from common.config import ChainSettings
 from common.labels import label, percent, text
 from common.warehouse import create_table, read_as_of
@@ -42,6 +42,8 @@ def chain_length_chart(conn: duckdb.DuckDBPyConnection):
     fig, ax = new_figure()
     bars = ax.bar(lengths["length"].astype(str).replace({"10": "10+"}), lengths["chains"], color=BLUE)
     ax.bar_label(bars, labels=[f"{chains:,}" for chains in lengths["chains"]], fontsize=8)
+    ax.grid(axis="y")
+    count_axis(ax.yaxis)
     ax.set_xlabel(text("chart.chain_lengths.x"))
     ax.set_ylabel(text("chart.chain_lengths.y"))
     title(ax, text("chart.chain_lengths"), as_of)
@@ -72,6 +74,7 @@ def continuation_chart(rates: pd.DataFrame, window_days: int, as_of):
     ax.annotate(percent(last["continuation_rate"]), (last["month"], 100 * last["continuation_rate"]),
                 xytext=(0, 8), textcoords="offset points", ha="center", fontsize=9, color=BLUE)
     ax.set_ylim(0, 100)
+    ax.grid(axis="y")
     ax.set_ylabel(text("chart.continuation.y"))
     title(ax, what, as_of)
     return fig
@@ -138,6 +141,7 @@ def breakers_chart(standouts: pd.DataFrame, as_of):
     ax.axvline(1.0, color=GREY, linewidth=1)
     low, high = shown["lift"].min(), shown["lift"].max()
     ax.set_xlim(min(0.9, low - 0.15), max(1.1, high + 0.15))
+    ax.grid(axis="x")
     ax.set_xlabel(text("chart.breakers.x"))
     title(ax, text("chart.breakers"), as_of)
     return fig

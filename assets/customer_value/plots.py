@@ -59,6 +59,7 @@ def clv_distribution(histogram: pd.DataFrame, as_of, currency: str):
     ax.annotate(f"median {money(median, currency)}", (median, 0.92), xycoords=("data", "axes fraction"),
                 xytext=(6, 0), textcoords="offset points", color=RED, fontsize=9,
                 bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "none"})
+    ax.grid(axis="y")
     count_axis(ax.yaxis)
     money_axis(ax.xaxis, currency)
     ax.set_xlabel(text("chart.clv.x", currency=currency))

@@ -46,6 +46,7 @@ def stage_sizes_chart(conn: duckdb.DuckDBPyConnection):
             )
         bottom += latest[stage]
     ax.set_ylabel("customers")
+    ax.grid(axis="y")
     count_axis(ax.yaxis)
     title(ax, text("chart.stage_sizes"), as_of)
     ax.legend(loc="upper left", fontsize=8, ncol=2)
@@ -69,7 +70,6 @@ def transition_heatmap(conn: duckdb.DuckDBPyConnection):
         columns=[stage for stage in order if stage in matrix.columns],
     ).fillna(0)
     fig, ax = new_figure(8, 6)
-    ax.grid(False)
     ax.imshow(matrix.to_numpy(), cmap="Blues", vmin=0, vmax=1)
     for row, column in np.ndindex(matrix.shape):
         rate = matrix.iat[row, column]
@@ -105,6 +105,7 @@ def pareto_chart(conn: duckdb.DuckDBPyConnection):
     )
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
+    ax.grid()
     ax.set_xlabel(text("chart.pareto.x"))
     ax.set_ylabel(text("chart.pareto.y"))
     title(ax, text("chart.pareto"), as_of)
@@ -124,7 +125,6 @@ def cohort_heatmap(conn: duckdb.DuckDBPyConnection):
     matrix = cohorts.pivot(index="cohort_month", columns="months_since_first_purchase", values="retention_rate")
     values = matrix.to_numpy(dtype=float)
     fig, ax = new_figure(9, 6)
-    ax.grid(False)
     image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=0, vmax=np.nanmax(values))
     step = max(1, len(matrix.columns) // 12)
     ax.set_xticks(range(0, len(matrix.columns), step), [str(m) for m in matrix.columns[::step]])
@@ -161,6 +161,7 @@ def new_vs_established_chart(conn: duckdb.DuckDBPyConnection, new_customer_days:
     ax.axvline(1, color=GREY, linewidth=1)
     low, high = ratios["ratio"].min(), ratios["ratio"].max()
     ax.set_xlim(min(0.8, low - 0.1), max(1.2, high + 0.1))
+    ax.grid(axis="x")
     ax.set_xlabel(text("chart.new_vs_established.x"))
     title(ax, what, as_of)
     return fig
