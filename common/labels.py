@@ -62,10 +62,6 @@ LABELS: dict[str, str] = {
     "active_customers_30d": "Customers who bought in the last 30 days",
     "revenue_30d": "Revenue in the last 30 days",
     "total_clv_12m": "12-month customer lifetime value",
-    "top_20_percent_revenue_share": "Revenue share of the top 20%",
-    "repeat_rate": "Repeat buyers",
-    "chain_continuation_rate": "Purchases continued within the chain window",
-    "holdout_error_pct": "Model holdout error",
     "value_tier": "Value tier",
     "clv_12m": "12-month CLV",
 }
@@ -73,7 +69,6 @@ LABELS: dict[str, str] = {
 # The report: section titles, table headings, and the one-sentence takeaways ({name}: a value
 # already written for people by the functions below).
 TEXT: dict[str, str] = {
-    "contents": "Contents",
     "as_of": "as of {date}",
     "generated": "Built {when} by run {run_id} from the warehouse of the night of {date}.",
     "section.headline": "The night in figures",
@@ -114,7 +109,6 @@ TEXT: dict[str, str] = {
     "column.mean_clv_12m": "Mean 12-month CLV",
     "column.what": "What",
     "column.name": "Name",
-    "column.value": "Value",
     "column.category": "Category",
     "column.purchase_days": "Purchase days",
     "column.end_rate": "Chain ended",

@@ -2,7 +2,8 @@
 decline, no change, no data), the cohort chart's axis, the action lists that partition
 next_best_action, the run history it compares against, and the contact columns' config check."""
 
-from datetime import date
+import re
+from datetime import date, datetime
 
 import duckdb
 import pandas as pd
@@ -10,9 +11,10 @@ import pytest
 
 from assets.lifecycle.building import cohort_heatmap
 from assets.report import takeaways
-from assets.report.building import define_action_list
+from assets.report.building import Cell, Chart, Report, Section, Table, define_action_list, model_line
 from assets.report.history import comparison_rows
-from assets.report.rendering import write_action_lists
+from assets.report.rendering import write_action_lists, write_report_files
+from common.charts import new_figure, png_bytes
 from common.config import ConfigError, load_settings
 from common.sources import plan_sources
 from conftest import write_config, write_csv
@@ -186,6 +188,40 @@ def test_the_trust_takeaway_accounts_for_every_row_and_names_failed_checks():
     assert takeaways.trust(0, 0, 0, reasons.head(0), checks.head(0)) == "No input rows were read."
 
 
+def test_the_model_scorecard_in_one_line_reads_clv_model_selection_where_it_exists():
+    conn = duckdb.connect()
+    conn.execute(
+        "create table clv_model_selection as select * from (values "
+        "('bg_nbd', 'ok', false, 'higher holdout MAE', -12.15, 0.785, 1882.0), "
+        "('pareto_nbd', 'ok', true, 'lowest holdout MAE', -11.50, 0.755, 1882.0), "
+        "('mbg_nbd', 'did not converge', false, 'not fitted', null, null, 1882.0)) "
+        "v(model, status, chosen, reason, total_error_pct, mae, actual_repeat_purchases)"
+    )
+    assert model_line(conn, {"production_model": "pareto_nbd"}) == (
+        "Production model: Pareto/NBD (lowest holdout MAE); holdout error −11.5% on 1,882 repeat purchases, mean "
+        "absolute error 0.755 per customer. Other candidates: BG/NBD −12.2%, MAE 0.785; MBG/NBD: did not converge."
+    )
+
+
+def test_without_a_scorecard_the_model_line_says_so_and_reads_the_backtest():
+    conn = duckdb.connect()
+    conn.execute("create table clv_model as select 'bg_nbd' as model, 'production' as purpose, 'ok' as status")
+    conn.execute(
+        "create table clv_backtest as select * from (values (90.0, 100.0, 'ok'), (45.0, 50.0, 'ok')) "
+        "v(predicted_purchases, actual_purchases, status)"
+    )
+    line = model_line(conn, {"production_model": "bg_nbd", "holdout_error_pct": -10.0})
+    assert line == (
+        "Production model: BG/NBD, the only model fitted (no model scorecard: the table clv_model_selection is not "
+        "in this warehouse); its backtest predicted 135 repeat purchases in the holdout against 150 actual (−10.0%)."
+    )
+    conn.execute("update clv_model set status = 'insufficient data: 12 repeat buyers, at least 30 needed'")
+    assert model_line(conn, {"production_model": None}) == (
+        "No CLV model in production: insufficient data: 12 repeat buyers, at least 30 needed. Stages and actions "
+        "fall back to recency and spend."
+    )
+
+
 # --- charts --------------------------------------------------------------------------------------
 
 
@@ -261,6 +297,29 @@ def test_a_contact_column_that_would_shadow_an_action_list_column_is_prefixed(tm
     define_action_list(conn, ["stage"])
     columns = [name for (name, *_) in conn.execute("describe action_list").fetchall()]
     assert "customer_stage" in columns and columns.count("stage") == 1
+
+
+def test_the_page_is_self_contained_escapes_data_and_links_lists_and_the_dictionary_from_either_copy(tmp_path):
+    conn = action_warehouse()
+    conn.execute("create table data_dictionary as select 'next_best_action' as table_name, 'action' as column_name, 'what to do' as description")
+    define_action_list(conn, [])
+    fig, ax = new_figure(4, 3)
+    ax.plot([0, 1], [0, 1])
+    section = Section("segments", "Survey segments", "“<script>alert(1)</script>” returns most.", True, [
+        Chart("chart", "a line", png_bytes(fig)),
+        Table(["Action", "CSV"], [[Cell("Win-back offer"), Cell("win_back_offer.csv", href="actions/win_back_offer.csv")]]),
+    ], [Cell("the data dictionary", href="data_dictionary.html")])
+    report = Report("Report", date(2025, 12, 31), "run-1", datetime(2026, 1, 1, 6, 0), [section], {},
+                    ["prospect_nurture", "vip_care_referral_ask", "win_back_offer"], True)
+    files = write_report_files(conn, tmp_path, report)
+    page, archived = files.page.read_text(), files.archived.read_text()
+    assert files.page == tmp_path / "morning_report.html" and files.archived == tmp_path / "report" / "2025-12-31.html"
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert re.findall(r'<img src="([^"]{0,22})', page) == ["data:image/png;base64,"]
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing to fetch from a network
+    assert 'href="actions/win_back_offer.csv"' in page and 'href="../actions/win_back_offer.csv"' in archived
+    assert 'href="data_dictionary.html"' in page and "what to do" in files.data_dictionary.read_text()
+    assert (tmp_path / "actions" / "win_back_offer.parquet").exists()
 
 
 # --- run history ---------------------------------------------------------------------------------

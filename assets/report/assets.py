@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.report.building import build_report, define_action_list
-from assets.report.history import record_run
+from assets.report.history import latest_run_id, record_run
 from assets.report.rendering import write_report_files
 from common import labels
 from common.metadata import money, percent, rounded, table
@@ -75,8 +75,10 @@ def morning_report(
     checks = check_results(context.instance, context.run_id)
     with warehouse.get_connection() as conn:
         define_action_list(conn, settings.report.contact_columns)
-        history_run = conn.execute("select run_id from run_history order by finished_at desc limit 1").fetchone()[0]
-        report = build_report(conn, settings, history_run, checks, datetime.now())
+        night = latest_run_id(conn)
+        if night is None:
+            raise dg.Failure("no night recorded in run_history yet: materialize run_history (with the tables it reads) first")
+        report = build_report(conn, settings, night, checks, datetime.now())
         files = write_report_files(conn, lifecycle_config.exports_dir, report)
         lists = conn.execute("select action, count(*) as customers from action_list group by 1 order by 2 desc").df()
         conn.execute("drop table action_list")

@@ -29,7 +29,7 @@ from assets.lifecycle.building import (
     transition_heatmap,
 )
 from assets.report import takeaways
-from assets.report.history import comparison_rows, read_history
+from assets.report.history import as_date, comparison_rows, read_history
 from assets.survey.charts import factor_heatmap
 from common.charts import png_bytes
 from common.config import Settings
@@ -142,11 +142,11 @@ def build_report(
     report = settings.report
     history = read_history(conn)
     now, previous, month_ago = comparison_rows(history, run_id)
-    as_of = takeaways_date(now["as_of"])
+    as_of = as_date(now["as_of"])
     per_action = actions_per_action(conn)
     sections = [
         headline_section(now, previous, month_ago, report.currency),
-        actions_section(conn, per_action, as_of, report.currency, report.top_customers, report.contact_columns),
+        actions_section(conn, per_action, as_of, report.currency, report.top_customers),
         flow_section(conn),
         cohorts_section(conn),
         new_vs_established_section(conn, settings.lifecycle.new_customer_days),
@@ -167,23 +167,17 @@ def build_report(
     )
 
 
-def takeaways_date(value) -> date:
-    return value.date() if isinstance(value, datetime) else pd.Timestamp(value).date()
-
-
 def compared(before: dict | None) -> str | None:
-    return None if before is None else day(takeaways_date(before["as_of"]))
+    return None if before is None else day(as_date(before["as_of"]))
 
 
-def change_text(now, before: dict | None, key: str, money_currency: str | None = None) -> str:
-    """'+12 (+0.4%)' against an earlier run; '–' where there is none."""
+def change_text(now, before: dict | None, key: str, currency: str | None = None) -> str:
+    """'+12 (+0.4%)', or '+€1,680 (+0.9%)' with a currency, against an earlier run; '–' where there is none."""
     if before is None or now is None or pd.isna(now) or before.get(key) is None or pd.isna(before.get(key)):
         return "–"
     was = float(before[key])
     difference = float(now) - was
-    absolute = (
-        ("+" if difference > 0 else "") + money(difference, money_currency) if money_currency else signed_count(difference)
-    )
+    absolute = ("+" if difference > 0 else "") + money(difference, currency) if currency else signed_count(difference)
     return absolute + (f" ({signed_percent(difference / was)})" if was else "")
 
 
@@ -239,9 +233,7 @@ def actions_per_action(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def actions_section(
-    conn: duckdb.DuckDBPyConnection, per_action: pd.DataFrame, as_of: date, currency: str, top: int, contact_columns: list[str]
-) -> Section:
+def actions_section(conn: duckdb.DuckDBPyConnection, per_action: pd.DataFrame, as_of: date, currency: str, top: int) -> Section:
     sentence = takeaways.actions(per_action, currency)
     if per_action.empty:
         return Section("actions", text("section.actions"), sentence, has_data=False)

@@ -59,6 +59,14 @@ def read_history(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return conn.execute("select * from run_history order by as_of, finished_at").df()
 
 
+def latest_run_id(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The run that last recorded a night: the warehouse holds its tables."""
+    if not table_exists(conn, "run_history"):
+        return None
+    latest = conn.execute("select run_id from run_history order by finished_at desc limit 1").fetchone()
+    return latest[0] if latest else None
+
+
 def comparison_rows(history: pd.DataFrame, run_id: str) -> tuple[dict, dict | None, dict | None]:
     """This run's row, the previous night's (the latest run with an earlier as_of) and the one from
     a month before (the latest run at least 30 days before as_of); None where there is no such run."""
