@@ -15,7 +15,8 @@ _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def read_sql(path: Path, **identifiers: str) -> str:
-    """The SQL text of a file, with `{name}` placeholders filled by trusted identifiers."""
+    """The SQL text of a file. `{name}` placeholders filled by quoted identifiers remain only for
+    ingestion's quarantine.sql; everything else binds `$parameters`."""
     text = Path(path).read_text()
     return text.format(**identifiers) if identifiers else text
 
@@ -58,12 +59,10 @@ def define_table(conn: duckdb.DuckDBPyConnection, table: str, select: str, param
         conn.execute(f"create or replace table {name} (\n    {definitions}\n)")
 
 
-def create_table(
-    conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None, **identifiers: str
-) -> int:
+def create_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None) -> int:
     """Materialize the SELECT in `sql_file` as `table` (replacing it) and return its row count.
     In one transaction: readers see the old table or the new one, and a failure keeps the old one."""
-    select = read_sql(sql_file, **identifiers).strip().rstrip(";")
+    select = sql_file.read_text().strip().rstrip(";")
     conn.execute("begin transaction")
     try:
         define_table(conn, table, select, params)
@@ -72,6 +71,14 @@ def create_table(
     except BaseException:
         conn.execute("rollback")
         raise
+    return row_count(conn, table)
+
+
+def create_temp_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None) -> int:
+    """Materialize the SELECT in `sql_file` as a temp table: scratch work of one step, gone with its
+    connection and never published."""
+    select = sql_file.read_text().strip().rstrip(";")
+    run_sql(conn, f"create or replace temp table {quote(table)} as\n{select}", params)
     return row_count(conn, table)
 
 
@@ -99,10 +106,11 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path, **identifiers: str) -> None:
-    """Define the SELECT in `sql_file` as `view`: for rows cheap to derive, not worth a copy."""
-    select = read_sql(sql_file, **identifiers).strip().rstrip(";")
-    conn.execute(f"create or replace view {quote(view)} as\n{select}")
+def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path, temporary: bool = False) -> None:
+    """Define the SELECT in `sql_file` as `view`: for rows cheap to derive, not worth a copy. A
+    temporary view belongs to the step's connection and is never published."""
+    select = sql_file.read_text().strip().rstrip(";")
+    conn.execute(f"create or replace {'temp ' if temporary else ''}view {quote(view)} as\n{select}")
 
 
 def read_as_of(conn: duckdb.DuckDBPyConnection):
@@ -110,11 +118,12 @@ def read_as_of(conn: duckdb.DuckDBPyConnection):
     return conn.execute("select as_of from analysis_scope").fetchall()[0][0]
 
 
-def create_table_from_frame(conn: duckdb.DuckDBPyConnection, table: str, frame) -> int:
-    """Store a small DataFrame (model parameters, a backtest summary) as a warehouse table."""
+def create_table_from_frame(conn: duckdb.DuckDBPyConnection, table: str, frame, temporary: bool = False) -> int:
+    """Store a small DataFrame (model parameters, a backtest summary) as a warehouse table, or as a
+    temp table for a step's own scratch work."""
     conn.register("frame_to_store", frame)
     try:
-        conn.execute(f"create or replace table {quote(table)} as select * from frame_to_store")
+        conn.execute(f"create or replace {'temp ' if temporary else ''}table {quote(table)} as select * from frame_to_store")
     finally:
         conn.unregister("frame_to_store")
     return row_count(conn, table)

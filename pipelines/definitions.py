@@ -1,4 +1,5 @@
-"""The Dagster code location: every stage's assets and checks, the nightly job, schedule and sensor."""
+"""The Dagster code location: every stage's assets, the checks from their contracts, the nightly job,
+schedule and sensor."""
 
 import dagster as dg
 
@@ -8,8 +9,10 @@ from assets.customer_value import assets as customer_value
 from assets.ingest import assets as ingest
 from assets.lifecycle import assets as lifecycle
 from assets.publish.assets import build_publish_asset
+from assets.publish.dictionary import build_dictionary_asset
 from assets.report.assets import build_run_history_asset, morning_report
 from assets.survey import assets as survey
+from common.contracts import apply_contracts
 from common.resources import build_resources
 from pipelines.jobs import nightly_lifecycle
 from pipelines.schedules import nightly_schedule
@@ -20,10 +23,12 @@ STAGES = [ingest, customer_value, survey, chains, lifecycle, actions]
 stage_assets = dg.load_assets_from_modules(STAGES)
 # the night's record comes after every stage table and is published with them; the report reads the published night
 night = [*stage_assets, build_run_history_asset(stage_assets)]
+# Each table's contract gives its asset a description, column schema and checks, and its SQL the deps.
+documented, contract_checks = apply_contracts([*night, build_dictionary_asset(night)])
 
 defs = dg.Definitions(
-    assets=[*night, build_publish_asset(night), morning_report],
-    asset_checks=dg.load_asset_checks_from_modules(STAGES),
+    assets=[*documented, build_publish_asset(documented), morning_report],
+    asset_checks=contract_checks,
     jobs=[nightly_lifecycle],
     schedules=[nightly_schedule],
     sensors=[new_source_files],

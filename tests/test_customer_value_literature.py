@@ -52,7 +52,7 @@ def cdnow_home(tmp_path_factory):
 def cdnow_fit(cdnow_home):
     with connect(cdnow_home) as conn:
         models = conn.execute("select * from clv_model where purpose = 'production'").df().set_index("model")
-        customers = conn.execute("select count(*) from clv_summary").fetchall()[0][0]
+        customers = int(models.loc["bg_nbd", "customers"])
         backtest = conn.execute("select * from clv_backtest").df()
     return models, customers, backtest
 
@@ -129,7 +129,10 @@ def test_every_customers_predictions_are_lifetimes_own(cdnow_home):
     must equal lifetimes' functions, and CLV the monthly discounted sum lifetimes' CLV takes."""
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
+    from assets.customer_value.modeling import define_summary_as_of
+
     with connect(cdnow_home) as conn:
+        define_summary_as_of(conn, "week")
         rows = conn.execute(
             "select s.frequency, s.recency, s.T, s.monetary, c.p_alive, c.expected_purchases_90d, "
             "c.expected_avg_order_value, c.clv_12m from clv_summary s join customer_clv c using (customer_id)"
@@ -212,10 +215,11 @@ def test_the_fast_gamma_gamma_fit_agrees_with_lifetimes_own_fitter(penalizer):
 
 
 def test_the_model_input_read_off_rfm_is_the_one_built_from_purchase_days_at_as_of(cdnow_home):
-    from assets.customer_value.modeling import build_summary
+    from assets.customer_value.modeling import build_summary, define_summary_as_of
 
     with connect(cdnow_home, read_only=False) as conn:
         as_of = conn.execute("select as_of from analysis_scope").fetchone()[0]
+        define_summary_as_of(conn, "week")
         build_summary(conn, "summary_from_purchase_days", as_of, "week")
         differences = conn.execute(
             "select count(*) from ((select * from clv_summary except select * from summary_from_purchase_days) "

@@ -11,7 +11,7 @@ import pandas as pd
 from common.charts import BLUE, new_figure, no_data_figure, title
 from common.config import ActionsSettings
 from common.labels import label, money, text
-from common.warehouse import create_table, quote, read_sql
+from common.warehouse import create_table, quote
 
 SQL = Path(__file__).parent / "sql"
 
@@ -31,9 +31,11 @@ PROFILE_SOURCES = {
 
 def build_customer_profile(conn: duckdb.DuckDBPyConnection) -> int:
     """The profile carries every attribute column the retailer's customers file has, under its own
-    name (prefixed with `customer_` where it would clash with a profile column)."""
+    name (prefixed with `customer_` where it would clash with a profile column), through the temp
+    view `customer_attributes` the profile SQL selects them from."""
     reserved = {"customer_id", "registered_at", "source_row", "source_file"}
-    profile_sql = read_sql(SQL / "customer_profile.sql", customer_attributes="")
+    define_customer_attributes(conn, {})
+    profile_sql = (SQL / "customer_profile.sql").read_text()
     profile_columns = {row[0] for row in conn.execute(f"describe {profile_sql}").fetchall()}
     attributes = [
         name for (name,) in conn.execute(
@@ -42,11 +44,16 @@ def build_customer_profile(conn: duckdb.DuckDBPyConnection) -> int:
         ).fetchall()
         if name not in reserved
     ]
-    select_list = "".join(
-        f"customers.{quote(name)} as {quote('customer_' + name if name in profile_columns else name)},\n    "
-        for name in attributes
+    define_customer_attributes(
+        conn, {name: "customer_" + name if name in profile_columns else name for name in attributes}
     )
-    return create_table(conn, "customer_profile", SQL / "customer_profile.sql", customer_attributes=select_list)
+    return create_table(conn, "customer_profile", SQL / "customer_profile.sql")
+
+
+def define_customer_attributes(conn: duckdb.DuckDBPyConnection, names: dict[str, str]) -> None:
+    """The temp view `customer_attributes`: customer_id and each customers-file column under its profile name."""
+    renamed = "".join(f", {quote(column)} as {quote(name)}" for column, name in names.items())
+    conn.execute(f"create or replace temp view customer_attributes as select customer_id{renamed} from main.customers")
 
 
 def missing_sources(conn: duckdb.DuckDBPyConnection) -> list[str]:

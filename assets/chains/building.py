@@ -10,21 +10,21 @@ import pandas as pd
 
 from common.charts import BLUE, GREEN, GREY, RED, count_axis, new_figure, no_data_figure, title
 from common.config import ChainSettings
+from common.contracts import in_build_order
 from common.labels import label, percent, text
 from common.warehouse import create_table, read_as_of
 
 SQL = Path(__file__).parent / "sql"
-CHAIN_TABLES = ("purchase_chains", "customer_chain_summary", "chain_breakers", "repeat_timing")
-
-
 def build_chain_table(conn: duckdb.DuckDBPyConnection, table: str, settings: ChainSettings) -> int:
-    """Materialize one of the chain tables; they build in the order of CHAIN_TABLES."""
+    """Materialize one of the chain tables."""
     params = {"window_days": settings.window_days, "min_support": settings.min_support}
     return create_table(conn, table, SQL / f"{table}.sql", params)
 
 
 def build_chain_tables(conn: duckdb.DuckDBPyConnection, settings: ChainSettings) -> dict[str, int]:
-    return {table: build_chain_table(conn, table, settings) for table in CHAIN_TABLES}
+    """Every chain table, each after the ones its SQL reads."""
+    tables = in_build_order([path.stem for path in SQL.glob("*.sql")])
+    return {table: build_chain_table(conn, table, settings) for table in tables}
 
 
 def label_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -14,6 +14,7 @@ from assets.customer_value.modeling import (
     run_backtest,
 )
 from assets.customer_value.plots import clv_distribution, frequency_recency_matrix, tracking_plot
+from common.contracts import materialized
 from common.metadata import chart, money, table
 from common.resources import LifecycleConfig, Warehouse
 from common.warehouse import create_table, create_table_from_frame, read_as_of
@@ -22,23 +23,23 @@ SQL = Path(__file__).parent / "sql"
 VALUE_ASSET = dict(group_name="customer_value", kinds={"duckdb"})
 
 
-@dg.asset(**VALUE_ASSET, deps=["customer_purchase_days", "analysis_scope"])
+@dg.asset(**VALUE_ASSET)
 def customer_rfm(warehouse: Warehouse) -> dg.MaterializeResult:
     """Recency, frequency (purchase days), monetary value (net spend per purchase day), tenure,
     quintile scores 1-5 and the named RFM segment of every customer who bought by as-of."""
     with warehouse.get_connection() as conn:
-        rows = create_table(conn, "customer_rfm", SQL / "customer_rfm.sql")
+        create_table(conn, "customer_rfm", SQL / "customer_rfm.sql")
         segments = conn.execute(
             "select rfm_segment, count(*) as customers, round(sum(total_net_spend), 2) as net_spend "
             "from customer_rfm group by 1 order by 2 desc"
         ).df()
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "segments": table(segments)})
+        return dg.MaterializeResult(metadata={**materialized(conn, "customer_rfm"), "segments": table(segments)})
 
 
-@dg.asset(**VALUE_ASSET, deps=[customer_rfm, "analysis_scope"])
+@dg.asset(**VALUE_ASSET, deps=["analysis_scope"])
 def clv_model(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """The fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, fit size and status; also defines
-    `clv_summary`, the per-customer model input (frequency, recency, T, monetary)."""
+    """The fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, fit size and status, fitted on
+    `clv_summary`, the per-customer model input (frequency, recency, T, monetary) read off customer_rfm."""
     settings = lifecycle_config.settings
     with warehouse.get_connection() as conn:
         as_of = conn.execute("select as_of from analysis_scope").fetchone()[0]
@@ -46,7 +47,10 @@ def clv_model(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.Mat
         fit = fit_models(conn, "clv_summary", settings.clv)
         stored = pd.DataFrame(model_rows(fit, "production", as_of, as_of, settings.time_unit))
         create_table_from_frame(conn, "clv_model", stored)
-        metadata = {"status": fit.status, "customers": fit.customers, "repeat_buyers": fit.repeat_buyers}
+        metadata = {
+            **materialized(conn, "clv_model"),
+            "status": fit.status, "customers": fit.customers, "repeat_buyers": fit.repeat_buyers,
+        }
         if fit.ok:
             max_t = conn.execute("select max(T) from clv_summary").fetchone()[0]
             max_frequency = int(conn.execute("select quantile_disc(frequency, 0.99) from clv_summary").fetchone()[0])
@@ -72,8 +76,8 @@ def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
     settings = lifecycle_config.settings
     with warehouse.get_connection() as conn:
         fit = load_fit(conn)
-        rows = build_customer_clv(conn, fit, settings.time_unit, settings.clv)
-        metadata = {"dagster/row_count": rows, "status": fit.status}
+        build_customer_clv(conn, fit, settings.time_unit, settings.clv)
+        metadata = {**materialized(conn, "customer_clv"), "status": fit.status}
         if fit.ok:
             tiers = conn.execute(
                 "select value_tier, count(*) as customers, round(sum(clv_12m), 2) as clv_12m "
@@ -89,7 +93,7 @@ def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(**VALUE_ASSET, deps=["customer_purchase_days", "analysis_scope"])
+@dg.asset(**VALUE_ASSET, deps=["analysis_scope"])
 def clv_backtest(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """The models refitted with the last part of the history held out: predicted against actual
     repeat purchases in total and by calibration frequency, error, correlation, and how many of
@@ -105,7 +109,8 @@ def clv_backtest(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
         ).astype({"predicted_purchases": float, "actual_purchases": float, "mean_predicted": float, "mean_actual": float})
         frame = frame.assign(calibration_end=backtest.cutoff, holdout_days=backtest.holdout_days, status=backtest.fit.status)
         create_table_from_frame(conn, "clv_backtest", frame)
-    metadata = {"status": backtest.fit.status, "calibration_end": str(backtest.cutoff), "holdout_days": backtest.holdout_days}
+        stored = materialized(conn, "clv_backtest")
+    metadata = {**stored, "status": backtest.fit.status, "calibration_end": str(backtest.cutoff), "holdout_days": backtest.holdout_days}
     if backtest.fit.ok:
         metadata |= {
             **{name: float(value) for name, value in backtest.scores.items() if pd.notna(value)},

@@ -23,7 +23,7 @@ from scipy.special import hyp2f1
 from assets.customer_value.bgnbd import BgNbdFitError, fit_bg_nbd
 from assets.customer_value.gamma_gamma import GammaGammaFitError, fit_gamma_gamma
 from common.config import ClvSettings
-from common.warehouse import create_table, create_view
+from common.warehouse import create_table, create_temp_table, create_view
 
 SQL = Path(__file__).parent / "sql"
 HORIZON_MONTHS = 12
@@ -54,17 +54,20 @@ class ClvFit:
 
 
 def build_summary(conn: duckdb.DuckDBPyConnection, table: str, cutoff: date, time_unit: str) -> int:
-    """The model input at a cut-off before as_of (the backtest's calibration period), from purchase days."""
-    return create_table(
+    """The model input at a cut-off before as_of (the backtest's calibration period), from purchase
+    days: a temp table of the step that needs it."""
+    return create_temp_table(
         conn, table, SQL / "clv_summary.sql", {"cutoff": cutoff, "days_per_unit": days_per_unit(time_unit)}
     )
 
 
 def define_summary_as_of(conn: duckdb.DuckDBPyConnection, time_unit: str) -> None:
-    """`clv_summary`, the model input on as_of: a view over `customer_rfm`, which already holds it."""
-    if conn.execute("select count(*) from duckdb_tables() where table_name = 'clv_summary'").fetchone()[0]:
-        conn.execute("drop table clv_summary")  # a warehouse from before it became a view
-    create_view(conn, "clv_summary", SQL / "clv_summary_as_of.sql", days_per_unit=repr(days_per_unit(time_unit)))
+    """`clv_summary`, the model input on as_of: a temp view over `customer_rfm`, which already holds
+    it, for the step that reads it. A view takes no query parameters, so the time unit is handed
+    over in a DuckDB variable."""
+    conn.execute("drop view if exists main.clv_summary")  # a warehouse from before it became temporary
+    conn.execute("set variable days_per_unit = ?", [days_per_unit(time_unit)])
+    create_view(conn, "clv_summary", SQL / "clv_summary_as_of.sql", temporary=True)
 
 
 def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: ClvSettings) -> ClvFit:
@@ -163,6 +166,7 @@ def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, t,
 
 def build_customer_clv(conn: duckdb.DuckDBPyConnection, fit: ClvFit, time_unit: str, settings: ClvSettings) -> int:
     """`customer_clv` from `clv_summary`: model numbers when the fit is usable, else nulls and the reason."""
+    define_summary_as_of(conn, time_unit)
     if not fit.ok:
         return create_table(conn, "customer_clv", SQL / "customer_clv_unavailable.sql", {"status": fit.status})
     pairs = conn.execute("select distinct frequency, T from clv_summary").df()
@@ -239,7 +243,7 @@ def run_backtest(
     horizons = list(range(7, held_out, 7)) + [held_out]
     expected = expected_purchases(fit.bg_nbd, horizons, days_per_unit(time_unit), f, t, rows["p_alive"])
     rows["predicted_purchases"] = expected[held_out]
-    create_table(conn, "clv_holdout", SQL / "clv_holdout.sql", {"cutoff": cutoff, "as_of": as_of})
+    create_temp_table(conn, "clv_holdout", SQL / "clv_holdout.sql", {"cutoff": cutoff, "as_of": as_of})
     conn.register("backtest_predictions", rows)
     try:
         backtest.by_frequency = conn.execute((SQL / "clv_backtest_by_frequency.sql").read_text()).df()

@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.ingest.checks import run_trust_checks, trust_check_specs
 from assets.ingest.loading import SourceLoad, sync_source
+from common.contracts import materialized
 from common.metadata import table
 from common.resources import LifecycleConfig, Warehouse
 from common.sources import SOURCES, SourceSpec
@@ -17,25 +18,32 @@ SQL = Path(__file__).parent / "sql"
 
 
 def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
-    @dg.asset(
+    """The load of one source writes its table and its quarantine in one transaction, so both are
+    outputs of one asset; a run that selects only one of them still keeps the two in step."""
+
+    @dg.multi_asset(
         name=spec.table,
-        group_name="ingest",
-        kinds={"duckdb"},
+        specs=[
+            dg.AssetSpec(spec.table, group_name="ingest", kinds={"duckdb"}),
+            dg.AssetSpec(spec.quarantine_table, group_name="ingest", kinds={"duckdb"}),
+        ],
         check_specs=trust_check_specs(spec.table),
-        description=(
-            f"Canonical `{spec.table}` from the `{spec.source}` source; rows that cannot be loaded go to "
-            f"`{spec.quarantine_table}` with their reason. Empty when the source is not configured."
-        ),
+        can_subset=True,
     )
     def source_table(context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse):
         plan = lifecycle_config.plans[spec.source]
         with warehouse.get_loading_connection() as conn:
             report = sync_source(conn, plan, lifecycle_config.run_started_at)
-            metadata = load_metadata(conn, spec, report)
+            metadata = {
+                spec.table: {"source_configured": plan.config is not None, **load_metadata(conn, spec, report)},
+                spec.quarantine_table: materialized(conn, spec.quarantine_table),
+            }
         if plan.config is None:
             context.log.info(f"source '{spec.source}' is not configured: `{spec.table}` is empty")
-        yield dg.MaterializeResult(metadata={"source_configured": plan.config is not None, **metadata})
-        yield from run_trust_checks(warehouse, spec.table)
+        for key in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata[key.to_user_string()])
+        if dg.AssetKey(spec.table) in context.selected_asset_keys:
+            yield from run_trust_checks(warehouse, spec.table, lifecycle_config.run_started_at)
 
     return source_table
 
@@ -50,7 +58,7 @@ def load_metadata(conn, spec: SourceSpec, report: SourceLoad) -> dict:
         [spec.source],
     ).df()
     return {
-        "dagster/row_count": row_count(conn, spec.table),
+        **materialized(conn, spec.table),
         "rows_quarantined": row_count(conn, spec.quarantine_table),
         "rows_read_this_run": sum(f.rows_read for f in report.loaded),
         "rows_loaded_this_run": sum(f.rows_loaded for f in report.loaded),
@@ -67,7 +75,20 @@ def load_metadata(conn, spec: SourceSpec, report: SourceLoad) -> dict:
 source_assets = [build_source_asset(spec) for spec in SOURCES.values()]
 
 
-@dg.asset(group_name="prepare", kinds={"duckdb"}, deps=["purchases"])
+@dg.asset(group_name="ingest", kinds={"duckdb"}, deps=[spec.table for spec in SOURCES.values()])
+def load_audit(warehouse: Warehouse) -> dg.MaterializeResult:
+    """The ledger of loaded files. Each source's load keeps its own entries in step with its table;
+    this asset publishes the ledger once every source has been loaded, and its checks hold every
+    file to rows loaded + quarantined = rows read."""
+    with warehouse.get_connection() as conn:
+        by_source = conn.execute(
+            "select source, count(*) as files, sum(rows_read) as rows_read, sum(rows_loaded) as rows_loaded, "
+            "sum(rows_quarantined) as rows_quarantined from load_audit group by source order by source"
+        ).df()
+        return dg.MaterializeResult(metadata={**materialized(conn, "load_audit"), "by_source": table(by_source)})
+
+
+@dg.asset(group_name="prepare", kinds={"duckdb"})
 def analysis_scope(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """The as-of date every analytics stage uses: configured, or the latest purchase date."""
     settings = lifecycle_config.settings
@@ -77,29 +98,29 @@ def analysis_scope(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> d
             {"as_of": settings.as_of, "time_unit": settings.time_unit},
         )
         as_of, first, last, _ = conn.execute("select * from analysis_scope").fetchone()
+        metadata = materialized(conn, "analysis_scope")
     if as_of is None:
         raise dg.Failure("no purchases were loaded, so there is no as-of date: check purchases_quarantine")
     return dg.MaterializeResult(
-        metadata={"as_of": str(as_of), "first_order_date": str(first), "last_order_date": str(last)}
+        metadata={"as_of": str(as_of), "first_order_date": str(first), "last_order_date": str(last), **metadata}
     )
 
 
-@dg.asset(group_name="prepare", kinds={"duckdb"}, deps=["purchases", "products", analysis_scope])
+@dg.asset(group_name="prepare", kinds={"duckdb"})
 def purchase_lines(warehouse: Warehouse) -> dg.MaterializeResult:
     """A view of the product lines up to as-of, with categories resolved from the products file."""
     with warehouse.get_connection() as conn:
         create_view(conn, "purchase_lines", SQL / "purchase_lines.sql")
-        rows = row_count(conn, "purchase_lines")
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+        return dg.MaterializeResult(metadata=materialized(conn, "purchase_lines"))
 
 
-@dg.asset(group_name="prepare", kinds={"duckdb"}, deps=[purchase_lines])
+@dg.asset(group_name="prepare", kinds={"duckdb"})
 def customer_purchase_days(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per customer and day: same-day purchases form one purchase event, returns netted."""
     with warehouse.get_connection() as conn:
         # the customer count is customer_rfm's row count; a distinct count here would cost a second pass
-        rows = create_table(conn, "customer_purchase_days", SQL / "customer_purchase_days.sql")
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+        create_table(conn, "customer_purchase_days", SQL / "customer_purchase_days.sql")
+        return dg.MaterializeResult(metadata=materialized(conn, "customer_purchase_days"))
 
 
-prepare_assets = [analysis_scope, purchase_lines, customer_purchase_days]
+prepare_assets = [load_audit, analysis_scope, purchase_lines, customer_purchase_days]

@@ -11,14 +11,17 @@ from matplotlib.ticker import FuncFormatter
 
 from common.charts import BLUE, GREEN, GREY, RED, STAGE_COLORS, count_axis, new_figure, no_data_figure, title
 from common.config import LifecycleSettings
+from common.contracts import contract
 from common.labels import day, label, month, percent, text
-from common.warehouse import create_table, read_as_of
+from common.warehouse import create_table, read_as_of, run_sql
 
 SQL = Path(__file__).parent / "sql"
 STAGE_ORDER = ["prospect_active", "prospect_inactive", "new", "active", "vip", "at_risk", "reactivated", "lapsed"]
 
 
 def build_lifecycle_table(conn: duckdb.DuckDBPyConnection, table: str, settings: LifecycleSettings) -> int:
+    for macros in contract(table).extra_sql:  # the stage rules, for the tables that apply them
+        run_sql(conn, SQL / macros)
     return create_table(conn, table, SQL / f"{table}.sql", settings.model_dump())
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from assets.survey.charts import criterion_chart, factor_heatmap
 from assets.survey.segmentation import likert_scale, memberships, prepare, profile, segment
+from common.contracts import materialized
 from common.metadata import chart, table
 from common.resources import LifecycleConfig, Warehouse
 from common.warehouse import create_table, create_table_from_frame
@@ -17,18 +18,26 @@ SQL = Path(__file__).parent / "sql"
 SURVEY_ASSET = dict(group_name="survey", kinds={"duckdb"})
 
 
-@dg.asset(**SURVEY_ASSET, deps=["survey_responses"])
-def survey_answers(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+@dg.multi_asset(
+    name="survey_answers",
+    specs=[
+        dg.AssetSpec("survey_answers", deps=["survey_responses_quarantine"], **SURVEY_ASSET),
+        dg.AssetSpec("survey_answers_quarantine", **SURVEY_ASSET),
+    ],
+    can_subset=True,
+)
+def survey_answers(context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse):
     """One row per respondent and factor with the raw answer and its rating; missing and unmappable
-    answers are also listed in `survey_answers_quarantine` with the reason."""
+    answers are also listed in `survey_answers_quarantine` with the reason. Both are written
+    together, whichever of them a run selects."""
     settings = lifecycle_config.settings.segmentation
     with warehouse.get_connection() as conn:
         if not factor_columns(conn):
-            rows = create_table(conn, "survey_answers", SQL / "no_survey_answers.sql")
+            create_table(conn, "survey_answers", SQL / "no_survey_answers.sql")
         else:
             conn.register("likert_scale", likert_scale(settings))
             try:
-                rows = create_table(
+                create_table(
                     conn, "survey_answers", SQL / "survey_answers.sql",
                     {"scale_min": settings.scale_min, "scale_max": settings.scale_max},
                 )
@@ -42,14 +51,17 @@ def survey_answers(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> d
             "select reason, count(*) as answers from survey_answers_quarantine group by 1 order by 2 desc"
         ).df()
         duplicates = conn.execute("select count(*) from survey_responses_quarantine").fetchall()[0][0]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "answer_problems": table(problems),
-            "answers_quarantined": int(problems["answers"].sum()),
-            "respondent_rows_quarantined_at_ingest": duplicates,
+        metadata = {
+            "survey_answers": {
+                **materialized(conn, "survey_answers"),
+                "answer_problems": table(problems),
+                "answers_quarantined": int(problems["answers"].sum()),
+                "respondent_rows_quarantined_at_ingest": duplicates,
+            },
+            "survey_answers_quarantine": materialized(conn, "survey_answers_quarantine"),
         }
-    )
+    for key in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata[key.to_user_string()])
 
 
 def factor_columns(conn) -> list[str]:
@@ -108,13 +120,18 @@ def survey_segmentation(lifecycle_config: LifecycleConfig, warehouse: Warehouse)
                 "answers_imputed": prepared.imputed_answers,
                 **chart(criterion_chart(result.criteria), "survey_k_selection", "Choosing k", lifecycle_config.exports_dir),
             }
-        create_table_from_frame(conn, "survey_segments", segments.astype({"segment_id": "Int64"}))
+        create_table_from_frame(
+            conn, "survey_segments", segments.astype({"segment_id": "Int64", "exclusion_reason": "string"})
+        )
         create_table_from_frame(conn, "survey_segment_quality", quality)
-    yield dg.MaterializeResult(asset_key="survey_segments", metadata={"dagster/row_count": len(segments), **metadata})
-    yield dg.MaterializeResult(asset_key="survey_segment_quality", metadata={"quality": table(quality), **metadata})
+        stored = {table_name: materialized(conn, table_name) for table_name in ("survey_segments", "survey_segment_quality")}
+    yield dg.MaterializeResult(asset_key="survey_segments", metadata={**stored["survey_segments"], **metadata})
+    yield dg.MaterializeResult(
+        asset_key="survey_segment_quality", metadata={**stored["survey_segment_quality"], "quality": table(quality), **metadata}
+    )
 
 
-@dg.asset(**SURVEY_ASSET, deps=["survey_segments", "customer_purchase_days", "purchase_lines", "customer_clv"])
+@dg.asset(**SURVEY_ASSET, deps=["survey_answers"])
 def survey_segment_profiles(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Per segment: size, share, mean rating and z-score per factor, its distinguishing factors and
     name, and — for respondents linked to customers — return rate, repeat-purchase rate, average
@@ -134,12 +151,13 @@ def survey_segment_profiles(lifecycle_config: LifecycleConfig, warehouse: Wareho
             ratings = prepare(answers, settings).ratings.loc[segments["respondent_id"]]
             profiles = profile(ratings, segments["segment_id"].to_numpy())
             metadata |= chart(factor_heatmap(profiles), "survey_segment_heatmap", "Segment profiles", lifecycle_config.exports_dir)
-        create_table_from_frame(conn, "survey_segment_factors", profiles)
-        rows = create_table(conn, "survey_segment_profiles", SQL / "segment_profiles.sql")
+        create_table_from_frame(conn, "survey_segment_factors", profiles, temporary=True)
+        create_table(conn, "survey_segment_profiles", SQL / "segment_profiles.sql")
         conn.execute("drop table survey_segment_factors")
         shown = conn.execute(
             "select segment_id, segment_name, respondents, round(share, 3) as share, linked_customers_with_purchases, "
             "round(return_rate, 3) as return_rate, round(repeat_purchase_rate, 3) as repeat_rate, "
             "round(avg_order_value, 2) as aov from survey_segment_profiles order by segment_id"
         ).df()
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "profiles": table(shown), **metadata})
+        stored = materialized(conn, "survey_segment_profiles")
+    return dg.MaterializeResult(metadata={**stored, "profiles": table(shown), **metadata})

@@ -1,7 +1,8 @@
 -- The single customer profile: one row per customer and prospect with everything known about them.
 -- Every column is always present; a source the retailer does not have leaves its columns null
 -- (digital behaviour is null without an events file, and 0 when the file has no events for the
--- customer).
+-- customer). The customers file's own columns come from the temp view customer_attributes, which
+-- names each one for the profile (see building.py).
 with
 
 scope as (
@@ -70,7 +71,7 @@ select
     actions.expected_value,
     -- registration and CX attributes
     customers.registered_at,
-    {customer_attributes}
+    customer_attributes.* exclude (customer_id),
     -- transactions
     rfm.recency_days,
     rfm.frequency,
@@ -126,6 +127,7 @@ from main.customer_lifecycle as lifecycle
 cross join events_known
 left join main.next_best_action as actions using (customer_id)
 left join main.customers as customers using (customer_id)
+left join customer_attributes using (customer_id)
 left join main.customer_rfm as rfm using (customer_id)
 left join main.customer_clv as clv using (customer_id)
 left join main.customer_abc as abc using (customer_id)

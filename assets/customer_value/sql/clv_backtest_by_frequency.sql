@@ -2,7 +2,7 @@
 with
 
 calibration as (
-    select * from main.clv_calibration_summary
+    select * from clv_calibration_summary
 ),
 
 compared as (
@@ -13,7 +13,7 @@ compared as (
         holdout.actual_purchases
     from calibration
     join backtest_predictions as predictions using (frequency, recency, T)
-    join main.clv_holdout as holdout using (customer_id)
+    join clv_holdout as holdout using (customer_id)
 )
 
 select

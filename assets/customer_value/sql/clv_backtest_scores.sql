@@ -7,9 +7,9 @@ compared as (
         predictions.p_alive,
         calibration.frequency,
         holdout.actual_purchases
-    from main.clv_calibration_summary as calibration
+    from clv_calibration_summary as calibration
     join backtest_predictions as predictions using (frequency, recency, T)
-    join main.clv_holdout as holdout using (customer_id)
+    join clv_holdout as holdout using (customer_id)
 )
 
 select

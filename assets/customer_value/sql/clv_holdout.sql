@@ -2,7 +2,7 @@
 with
 
 calibration as (
-    select customer_id from main.clv_calibration_summary
+    select customer_id from clv_calibration_summary
 ),
 
 holdout_days as (

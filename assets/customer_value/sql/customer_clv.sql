@@ -8,7 +8,7 @@
 with
 
 summary as (
-    select * from main.clv_summary
+    select * from clv_summary
 ),
 
 if_alive as (

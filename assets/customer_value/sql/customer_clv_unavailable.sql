@@ -12,4 +12,4 @@ select
     null::integer as clv_decile,
     null::varchar as value_tier,
     $status as clv_status
-from main.clv_summary
+from clv_summary

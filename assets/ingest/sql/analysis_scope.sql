@@ -6,7 +6,7 @@ purchase_dates as (
     select
         min(order_date) as first_order_date,
         max(order_date) as last_order_date
-    from purchases
+    from main.purchases
     where not is_non_product
 )
 

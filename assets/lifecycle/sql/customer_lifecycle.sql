@@ -1,5 +1,6 @@
 -- Where each customer (and each prospect known from registrations or events) stands on as_of.
--- Rules, first match wins (rules_version v1; thresholds from the lifecycle: config):
+-- Rules, first match wins (rules_version v1, written in stage_rules.sql; thresholds from the
+-- lifecycle: config):
 --   prospect_active / prospect_inactive  no purchase yet; engaged in the last prospect_active_days or not
 --   lapsed       no purchase for more than lapsed_days, or P(alive) below lapsed_p_alive
 --   reactivated  the latest purchase came after a gap of more than lapsed_days, within new_customer_days
@@ -35,15 +36,6 @@ latest_gaps as (
     qualify row_number() over (partition by customer_id order by purchase_date desc) = 1
 ),
 
-typical_interval as (
-    select coalesce(median(gap), 30) as median_days_between_purchases
-    from (
-        select purchase_date - lag(purchase_date) over (partition by customer_id order by purchase_date) as gap
-        from purchase_days
-    )
-    where gap is not null
-),
-
 buyers as (
     select
         rfm.customer_id,
@@ -69,46 +61,33 @@ value_ranked as (
     where recency_days <= $lapsed_days
 ),
 
-staged_buyers as (
+ruled_buyers as (
     select
-        buyers.customer_id,
-        false as is_prospect,
-        case
-            when buyers.recency_days > $lapsed_days then 'lapsed'
-            when buyers.p_alive < $lapsed_p_alive then 'lapsed'
-            when buyers.gap_before_latest_purchase > $lapsed_days and buyers.recency_days <= $new_customer_days
-                then 'reactivated'
-            when buyers.tenure_days <= $new_customer_days then 'new'
-            when buyers.p_alive < $at_risk_p_alive then 'at_risk'
-            when buyers.frequency = 1
-                and buyers.recency_days > $one_time_buyer_risk_multiple * median_days_between_purchases
-                then 'at_risk'
-            when value_ranked.value_share_rank <= $vip_top_share then 'vip'
-            else 'active'
-        end as stage,
-        case
-            when buyers.recency_days > $lapsed_days
-                then format('lapsed: no purchase for {} days (more than {})', buyers.recency_days, $lapsed_days)
-            when buyers.p_alive < $lapsed_p_alive
-                then format('lapsed: P(alive) {:.2f} below {}', buyers.p_alive, $lapsed_p_alive)
-            when buyers.gap_before_latest_purchase > $lapsed_days and buyers.recency_days <= $new_customer_days
-                then format('reactivated: bought again after {} days without a purchase', buyers.gap_before_latest_purchase)
-            when buyers.tenure_days <= $new_customer_days
-                then format('new: first purchase {} days ago (within {})', buyers.tenure_days, $new_customer_days)
-            when buyers.p_alive < $at_risk_p_alive
-                then format('at risk: P(alive) {:.2f} below {}', buyers.p_alive, $at_risk_p_alive)
-            when buyers.frequency = 1
-                and buyers.recency_days > $one_time_buyer_risk_multiple * median_days_between_purchases
-                then format('at risk: one purchase, {} days ago (more than {} x the typical {} days between purchases)',
-                    buyers.recency_days, $one_time_buyer_risk_multiple, median_days_between_purchases)
-            when value_ranked.value_share_rank <= $vip_top_share
-                then format('vip: top {:.0f}% by {}', 100 * $vip_top_share,
-                    case when buyers.value_is_clv then '12-month CLV' else 'net spend (no CLV available)' end)
-            else 'active: bought in the last ' || $lapsed_days || ' days, not new, at risk or VIP'
-        end as stage_rule
+        buyers.*,
+        median_days_between_purchases,
+        buyer_rule(
+            buyers.recency_days, buyers.p_alive, buyers.gap_before_latest_purchase, buyers.tenure_days,
+            buyers.frequency, value_ranked.value_share_rank, median_days_between_purchases,
+            $lapsed_days, $lapsed_p_alive, $new_customer_days, $at_risk_p_alive, $one_time_buyer_risk_multiple,
+            $vip_top_share
+        ) as rule
     from buyers
     left join value_ranked using (customer_id)
-    cross join typical_interval
+    cross join typical_interval()
+),
+
+staged_buyers as (
+    select
+        customer_id,
+        false as is_prospect,
+        rule_stage(rule) as stage,
+        buyer_rule_text(
+            rule, recency_days, p_alive, gap_before_latest_purchase, tenure_days, value_is_clv,
+            median_days_between_purchases,
+            $lapsed_days, $lapsed_p_alive, $new_customer_days, $at_risk_p_alive, $one_time_buyer_risk_multiple,
+            $vip_top_share
+        ) as stage_rule
+    from ruled_buyers
 ),
 
 known_people as (
@@ -126,25 +105,25 @@ last_engagement as (
     group by customer_id
 ),
 
-prospects as (
+engaged_prospects as (
     select
         known_people.customer_id,
-        true as is_prospect,
         last_event_date,
-        case
-            when (select as_of from scope) - last_event_date <= $prospect_active_days then 'prospect_active'
-            else 'prospect_inactive'
-        end as stage,
-        case
-            when (select as_of from scope) - last_event_date <= $prospect_active_days
-                then format('prospect, active: last engaged {} days ago (within {})',
-                    (select as_of from scope) - last_event_date, $prospect_active_days)
-            when last_event_date is null then 'prospect, inactive: registered, no engagement recorded'
-            else format('prospect, inactive: last engaged {} days ago', (select as_of from scope) - last_event_date)
-        end as stage_rule
+        scope.as_of - last_event_date as days_since_engagement
     from known_people
+    cross join scope
     left join last_engagement using (customer_id)
     where known_people.customer_id not in (select customer_id from buyers)
+),
+
+prospects as (
+    select
+        customer_id,
+        true as is_prospect,
+        last_event_date,
+        prospect_rule(days_since_engagement, $prospect_active_days) as stage,
+        prospect_rule_text(stage, days_since_engagement, $prospect_active_days) as stage_rule
+    from engaged_prospects
 )
 
 select customer_id, stage, stage_rule, 'v1' as rules_version, is_prospect, last_event_date

@@ -1,7 +1,8 @@
 -- The stage of every customer at each month end, in one pass: each purchase day holds from its date
 -- until the next one, so joining those spans to the month ends gives every customer's latest purchase,
--- purchase count and spend at each snapshot. P(alive) of past snapshots is unknown, so history uses
--- the recency, frequency and spend forms of the rules (see customer_lifecycle.sql).
+-- purchase count and spend at each snapshot. The stage rules are those of customer_lifecycle
+-- (stage_rules.sql); P(alive) of past snapshots is unknown, so its rules never hold here and the
+-- history uses the recency, frequency and spend forms of the rules.
 with
 
 purchase_days as (
@@ -33,11 +34,6 @@ spans as (
     window by_customer as (partition by customer_id order by purchase_date)
 ),
 
-typical_interval as (
-    select coalesce(median(gap_before), 30) as median_days_between_purchases
-    from spans
-),
-
 snapshots as (
     select
         month_ends.snapshot_date,
@@ -65,16 +61,13 @@ ranked as (
 select
     snapshot_date,
     customer_id,
-    case
-        when recency_days > $lapsed_days then 'lapsed'
-        when gap_before > $lapsed_days and recency_days <= $new_customer_days then 'reactivated'
-        when tenure_days <= $new_customer_days then 'new'
-        when purchase_days_so_far = 1
-            and recency_days > $one_time_buyer_risk_multiple * median_days_between_purchases then 'at_risk'
-        when spend_share_rank <= $vip_top_share then 'vip'
-        else 'active'
-    end as stage,
+    rule_stage(buyer_rule(
+        recency_days, null, gap_before, tenure_days, purchase_days_so_far, spend_share_rank,
+        median_days_between_purchases,
+        $lapsed_days, $lapsed_p_alive, $new_customer_days, $at_risk_p_alive, $one_time_buyer_risk_multiple,
+        $vip_top_share
+    )) as stage,
     recency_days,
     purchase_days_so_far,
     spend_so_far
-from ranked, typical_interval
+from ranked, typical_interval()

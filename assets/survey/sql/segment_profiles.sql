@@ -3,7 +3,7 @@
 with
 
 factors as (
-    select * from main.survey_segment_factors
+    select * from survey_segment_factors
 ),
 
 linked as (
