@@ -414,3 +414,30 @@ def apply_contracts(
     contracts = load_contracts()
     checks = [contract_checks(contracts[key], asset_keys) for key in sorted(asset_keys & contracts.keys()) if contracts[key].checks]
     return documented, checks
+
+
+# --- in the README ------------------------------------------------------------------------------
+
+README = ASSETS.parent / "README.md"
+_README_BLOCK = re.compile(r"(<!-- contract tables: ([a-z0-9_ ]+) -->\n)(.*?)(<!-- /contract tables -->)", re.S)
+
+
+def readme_table(tables: list[str]) -> str:
+    """The README's table of tables: grain, key and columns, from the contracts."""
+    lines = ["| table | one row per (key) | columns |", "|---|---|---|"]
+    for table in tables:
+        declared = contract(table)
+        key = f" ({', '.join(declared.key)})" if declared.key else ""
+        columns = ", ".join(column.name.replace("<", "\\<") for column in declared.columns)
+        kind = "view: " if declared.is_view else ""
+        lines.append(f"| `{table}` | {declared.grain}{key} | {kind}{columns} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_readme(text: str) -> str:
+    """The README with every `<!-- contract tables: ... -->` block regenerated from the contracts."""
+    return _README_BLOCK.sub(lambda m: m.group(1) + readme_table(m.group(2).split()) + m.group(4), text)
+
+
+if __name__ == "__main__":  # python -m common.contracts: regenerate the README's tables of tables
+    README.write_text(render_readme(README.read_text()))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from common.contracts import document_warehouse, parquet_metadata
 from common.warehouse import quote, table_names
 
 SNAPSHOT = "lifecycle.duckdb"
@@ -20,11 +21,13 @@ SNAPSHOT = "lifecycle.duckdb"
 def publish_exports(conn: duckdb.DuckDBPyConnection, exports_dir: Path) -> dict[str, Path]:
     """Write every warehouse table to `<exports>/<table>.parquet` and `<exports>/lifecycle.duckdb`."""
     exports_dir.mkdir(parents=True, exist_ok=True)
+    document_warehouse(conn)  # table and column comments, carried by the byte-copied snapshot
     published = {}
     for table in table_names(conn):
         target = exports_dir / f"{table}.parquet"
         partial = exports_dir / f".{table}.parquet.partial"
-        conn.execute(f"copy {quote(table)} to '{partial}' (format parquet, compression zstd)")
+        # the contract's descriptions go into the file's key-value metadata
+        conn.execute(f"copy {quote(table)} to '{partial}' (format parquet, compression zstd{parquet_metadata(conn, table)})")
         os.replace(partial, target)
         published[table] = target
     published["snapshot"] = write_snapshot(conn, exports_dir / SNAPSHOT)

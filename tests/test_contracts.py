@@ -1,0 +1,249 @@
+"""Table contracts and lineage: deps read from the SQL, every asset selectable with its upstream,
+checks on every published table, and the documentation analysts find inside the data."""
+
+from dataclasses import replace
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.execution.api import create_execution_plan
+
+from assets.ingest.checks import trustworthy, validate_table
+from common.contracts import (
+    ASSETS,
+    README,
+    contract,
+    contract_checks,
+    load_contracts,
+    render_readme,
+    run_check,
+    sql_reads,
+)
+from common.lineage import scratch_reads, warehouse_reads
+from common.resources import build_resources
+from conftest import REPO, connect, materialize, write_config
+from pipelines.definitions import defs
+
+GRAPH = defs.resolve_asset_graph()
+ASSET_KEYS = sorted(key.to_user_string() for key in GRAPH.get_all_asset_keys())
+
+
+def parents(asset: str) -> set[str]:
+    return {key.to_user_string() for key in GRAPH.get(dg.AssetKey(asset)).parent_keys}
+
+
+# --- lineage ------------------------------------------------------------------------------------
+
+
+def test_the_parser_finds_warehouse_tables_and_leaves_out_ctes_temps_and_table_functions():
+    sql = """
+        create or replace temp macro gaps() as table select * from main.customer_purchase_days;
+        with recent as (select * from main.customer_rfm where recency_days < $days)
+        select * from recent join main.customer_clv using (customer_id)
+        cross join range(3) join clv_summary using (customer_id) join gaps() using (customer_id)
+    """
+    assert warehouse_reads(sql) == {"customer_purchase_days", "customer_rfm", "customer_clv"}
+    assert scratch_reads(sql) == {"clv_summary"}
+
+
+def test_customer_profile_depends_on_all_thirteen_tables_its_sql_reads():
+    assert parents("customer_profile") == {
+        "customer_lifecycle", "next_best_action", "customers", "customer_rfm", "customer_clv", "customer_abc",
+        "customer_chain_summary", "repurchase_windows", "customer_categories", "events", "service_scores",
+        "survey_segments", "analysis_scope",
+    }
+
+
+@pytest.mark.parametrize("table", sorted(load_contracts()))
+def test_every_table_an_assets_sql_reads_is_an_asset_it_depends_on(table):
+    reads = sql_reads(table)
+    assert reads <= set(ASSET_KEYS), f"{table} reads {reads - set(ASSET_KEYS)}, which no asset writes"
+    assert reads <= parents(table)
+    assert not scratch_reads_of(table) & set(ASSET_KEYS), f"{table} reads a published table without main."
+
+
+def scratch_reads_of(table: str) -> set[str]:
+    return set().union(*(scratch_reads(path) for path in contract(table).sql_files))
+
+
+def test_every_sql_file_that_reads_the_warehouse_is_run_by_an_asset_that_declares_it():
+    claimed = {path for declared in load_contracts().values() for path in declared.sql_files}
+    # quarantine.sql still names its table with a formatted identifier, which is no SQL to parse
+    parsed = [path for path in ASSETS.glob("*/sql/*.sql") if "{" not in path.read_text()]
+    unclaimed = [path.relative_to(ASSETS) for path in parsed if warehouse_reads(path) and path not in claimed]
+    assert unclaimed == []
+
+
+def test_every_step_runs_after_the_steps_that_write_what_it_reads():
+    order = [step.key for step in create_execution_plan(defs.resolve_implicit_global_asset_job_def()).get_steps_to_execute_in_topo_order()]
+    position = {key: index for index, key in enumerate(order)}
+    for table in ASSET_KEYS:
+        step = GRAPH.get(dg.AssetKey(table)).assets_def.node_def.name
+        for upstream in parents(table):
+            upstream_step = GRAPH.get(dg.AssetKey(upstream)).assets_def.node_def.name
+            assert upstream_step == step or position[upstream_step] < position[step], (upstream, table)
+
+
+# The survey_segmentation multi-asset writes survey_segments and survey_segment_quality in one step and
+# cannot yet run for one of them alone; making it subsettable is the CLV-models change in flight.
+NEEDS_SUBSETTABLE_SURVEY = "survey_segmentation cannot be subset yet (the CLV-models change makes it subsettable)"
+
+
+def upstream_selection(asset: str) -> set[dg.AssetKey]:
+    """What `dagster asset materialize --select '*<asset>'` selects, resolved as the CLI does."""
+    return dg.AssetSelection.from_coercible([f"*{asset}"]).resolve(GRAPH)
+
+
+def splits_survey_segmentation(asset: str) -> bool:
+    selected = {key.to_user_string() for key in upstream_selection(asset)}
+    return len(selected & {"survey_segments", "survey_segment_quality"}) == 1
+
+
+@pytest.mark.parametrize(
+    "asset",
+    [
+        pytest.param(asset, marks=pytest.mark.xfail(reason=NEEDS_SUBSETTABLE_SURVEY, raises=dg.DagsterInvalidSubsetError))
+        if splits_survey_segmentation(asset) else asset
+        for asset in ASSET_KEYS
+    ],
+)
+def test_every_asset_can_be_materialized_with_its_upstream(asset):
+    """The CLI's path: resolve the selection, take the implicit job for those assets, subset it,
+    and plan the run."""
+    repository = defs.get_repository_def()
+    selected = upstream_selection(asset)
+    job = repository.get_implicit_job_def_for_assets(selected)
+    plan = create_execution_plan(job.get_subset(asset_selection=selected))
+    assert GRAPH.get(dg.AssetKey(asset)).assets_def.node_def.name in {step.key for step in plan.steps}
+
+
+def test_a_deep_selection_with_its_upstream_materializes_on_the_sample(home):
+    result = materialize(REPO / "lifecycle.yaml", home, selection="*customer_lifecycle")
+    assert result.success
+    materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+    assert {"purchases", "customers", "customer_rfm", "customer_clv", "customer_lifecycle"} <= materialized
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def test_every_published_table_but_the_keyless_view_has_a_key_check():
+    for table, declared in load_contracts().items():
+        names = [check.name for check in declared.checks]
+        assert ("key" in names) != declared.is_view, table
+
+
+@pytest.fixture(scope="module")
+def customers_with_a_repeated_id(tmp_path_factory):
+    """1.5M customers, one id at row 10 and again at row 1,200,000: in different 1M-row batches."""
+    conn = duckdb.connect(str(tmp_path_factory.mktemp("dup") / "w.duckdb"))
+    conn.execute(
+        "create table customers as select case when range = 1199999 then 'C10' else 'C' || (range + 1) end as customer_id, "
+        "null::timestamp as registered_at, 'f.csv' as source_file, range + 1 as source_row from range(1500000)"
+    )
+    return conn
+
+
+def test_a_key_repeated_across_a_million_rows_is_caught(customers_with_a_repeated_id):
+    (key,) = [check for check in contract("customers").checks if check.name == "key"]
+    result = run_check(customers_with_a_repeated_id, "customers", key)
+    assert not result.passed and result.metadata["failing_rows"].value == 1
+    assert "C10" in result.metadata["examples"].value
+    # the row-level expectations still pass, batch by batch: they never judged uniqueness
+    assert validate_table(customers_with_a_repeated_id, "customers", trustworthy("customers"))["unexpected"].sum() == 0
+
+
+def test_a_failing_blocking_contract_check_stops_everything_downstream(tmp_path, home):
+    """A separately defined blocking check holds back the assets downstream of its table in the same run."""
+    strict = replace(
+        contract("analysis_scope"),
+        domain_checks=({"name": "never_passes", "description": "fails on purpose", "fails_where": "true"},),
+    )
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "p.csv").write_text("order_id,customer_id,order_ts,product_id,quantity,unit_price\nO1,C1,2024-01-02,P1,1,2\n")
+    config_path = write_config(tmp_path, {"sources": {"purchases": {"path": "in"}}})
+    result = dg.materialize(
+        [*defs.assets, contract_checks(strict, set(ASSET_KEYS))],
+        selection="*customer_purchase_days",
+        resources=build_resources(str(config_path), home),
+        raise_on_error=False,
+    )
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations() if c.asset_key == dg.AssetKey("analysis_scope")}
+    assert checks["never_passes"] is False
+    materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+    assert "analysis_scope" in materialized and "customer_purchase_days" not in materialized
+
+
+# --- documentation inside the data ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    home = tmp_path_factory.mktemp("published") / "home"
+    assert materialize(REPO / "lifecycle.yaml", home).success
+    return home
+
+
+def test_every_table_and_column_in_the_snapshot_carries_its_description(published):
+    with duckdb.connect(str(published / "exports" / "lifecycle.duckdb"), read_only=True) as snapshot:
+        tables = snapshot.execute(
+            "select table_name, comment from duckdb_tables() union all "
+            "select view_name, comment from duckdb_views() where not internal"
+        ).fetchall()
+        columns = snapshot.execute(
+            "select table_name, column_name, comment from duckdb_columns() where database_name = current_database()"
+        ).fetchall()
+    assert len(tables) == len(load_contracts()) and all(comment for _, comment in tables)
+    assert [(t, c) for t, c, comment in columns if not comment] == []
+
+
+def test_the_data_dictionary_covers_every_published_column_with_its_stored_type(published):
+    with connect(published) as conn:
+        columns = conn.execute(
+            "select table_name, column_name, data_type from duckdb_columns() where database_name = current_database()"
+        ).fetchall()
+        dictionary = {
+            (row[0], row[1]): row[2:]
+            for row in conn.execute("select table_name, column_name, data_type, description, is_key, checks from data_dictionary").fetchall()
+        }
+    assert {(t, c) for t, c, _ in columns} == set(dictionary)
+    assert all(dictionary[(t, c)][0] == data_type and dictionary[(t, c)][1] for t, c, data_type in columns)
+    assert dictionary[("customer_clv", "customer_id")][2:] == (True, "key, not_null, one_row_per_customer")
+    assert dictionary[("customers", "customer_id")][3] == "key, customers_trustworthy"
+
+
+def test_the_contracts_declare_the_columns_and_types_the_tables_have(published):
+    with connect(published) as conn:
+        actual = conn.execute(
+            "select table_name, list(column_name order by column_index), list(data_type order by column_index) "
+            "from duckdb_columns() where database_name = current_database() group by 1"
+        ).fetchall()
+    for table, names, types in actual:
+        declared = contract(table)
+        for name, data_type in zip(names, types):
+            column = declared.column(name)
+            assert column is not None and column.type == data_type, (table, name, data_type)
+        assert {c.name for c in declared.columns if not c.is_pattern} <= set(names), table
+
+
+def test_each_parquet_file_carries_the_descriptions(published):
+    metadata = dict(
+        duckdb.execute(
+            "select key::varchar, value::varchar from parquet_kv_metadata(?)",
+            [str(published / "exports" / "customer_clv.parquet")],
+        ).fetchall()
+    )
+    assert metadata["table"] == contract("customer_clv").description
+    assert metadata["key"] == "customer_id"
+    assert metadata["column:p_alive"].startswith("BG/NBD probability")
+
+
+def test_every_asset_in_the_ui_has_a_column_schema():
+    for key in GRAPH.get_all_asset_keys():
+        if key.to_user_string() != "analyst_exports":
+            assert "dagster/column_schema" in GRAPH.get(key).metadata, key
+
+
+def test_the_readme_column_tables_are_the_contracts():
+    assert README.read_text() == render_readme(README.read_text()), "run python -m common.contracts"
