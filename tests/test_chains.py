@@ -9,33 +9,25 @@ import pytest
 
 from assets.chains.building import build_chain_tables
 from common.config import ChainSettings
-from common.warehouse import create_table
 from conftest import REPO, connect, materialize, requires_shared_data
+from fixtures import build, purchase_log
 
-INGEST_SQL = REPO / "assets" / "ingest" / "sql"
 AS_OF = date(2024, 3, 31)
 
 
 def shop(lines: list[tuple], as_of: date = AS_OF, settings: ChainSettings = ChainSettings()):
     """A warehouse with the given purchase lines (customer, date, category, is_return[, channel,
     is_discounted]) and every chain table built from them by the real SQL."""
-    conn = duckdb.connect()
-    conn.execute(
-        "create table purchase_lines (order_id varchar, customer_id varchar, product_id varchar, "
-        "store_id varchar, category varchar, channel varchar, quantity double, unit_price double, "
-        "amount double, discount double, is_return boolean, is_discounted boolean, order_date date, "
-        "order_ts timestamp)"
+    conn = purchase_log(
+        [
+            {"customer_id": customer, "day": day, "product_id": category, "category": category, "is_return": is_return,
+             "unit_price": 10.0, "amount": -10.0 if is_return else 10.0,
+             **dict(zip(("channel", "is_discounted"), rest))}
+            for customer, day, category, is_return, *rest in lines
+        ],
+        as_of,
     )
-    for number, line in enumerate(lines):
-        customer, day, category, is_return, *rest = line
-        channel, is_discounted = rest or ("store", False)
-        conn.execute(
-            "insert into purchase_lines values (?, ?, ?, null, ?, ?, 1, 10, ?, 0, ?, ?, ?, ?)",
-            [f"O{number}", customer, category, category, channel, -10 if is_return else 10,
-             is_return, is_discounted, day, day],
-        )
-    conn.execute("create table analysis_scope as select ?::date as as_of", [as_of])
-    create_table(conn, "customer_purchase_days", INGEST_SQL / "customer_purchase_days.sql")
+    build(conn, "customer_purchase_days")
     build_chain_tables(conn, settings)
     return conn
 

@@ -7,54 +7,32 @@ import duckdb
 import pytest
 
 from assets.chains.building import build_chain_tables
-from assets.actions.building import SQL as ACTIONS_SQL
-from assets.actions.building import build_action_table, build_customer_profile
-from assets.lifecycle.building import build_lifecycle_table
-from common.config import ActionsSettings, ChainSettings, LifecycleSettings
-from common.warehouse import create_table
+from common.config import ActionsSettings, ChainSettings
 from conftest import REPO, connect, materialize, requires_shared_data
-
-INGEST_SQL = REPO / "assets" / "ingest" / "sql"
-VALUE_SQL = REPO / "assets" / "customer_value" / "sql"
+from fixtures import build, purchase_log
 
 
-def purchase_log(lines: list[tuple], as_of: date) -> duckdb.DuckDBPyConnection:
+def shop(lines: list[tuple], as_of: date) -> duckdb.DuckDBPyConnection:
     """A warehouse holding purchase lines (customer, date, category[, channel, amount, is_discounted])
     and the customer-day, RFM and chain tables the real SQL builds from them."""
-    conn = duckdb.connect()
-    conn.execute(
-        "create table purchase_lines (order_id varchar, customer_id varchar, product_id varchar, "
-        "store_id varchar, category varchar, channel varchar, quantity double, unit_price double, "
-        "amount double, discount double, is_return boolean, is_discounted boolean, order_date date, "
-        "order_ts timestamp)"
+    conn = purchase_log(
+        [
+            {"customer_id": customer, "day": day, "category": category,
+             **dict(zip(("channel", "amount", "is_discounted"), rest))}
+            for customer, day, category, *rest in lines
+        ],
+        as_of,
     )
-    for number, (customer, day, category, *rest) in enumerate(lines):
-        channel, amount, is_discounted = rest or ("store", 10.0, False)
-        conn.execute(
-            "insert into purchase_lines values (?, ?, 'P', null, ?, ?, 1, ?, ?, 0, false, ?, ?, ?)",
-            [f"O{number}", customer, category, channel, amount, amount, is_discounted, day, day],
-        )
-    conn.execute("create table analysis_scope as select ?::date as as_of", [as_of])
-    create_table(conn, "customer_purchase_days", INGEST_SQL / "customer_purchase_days.sql")
-    create_table(conn, "customer_rfm", VALUE_SQL / "customer_rfm.sql")
+    build(conn, "customer_purchase_days", "customer_rfm")
     build_chain_tables(conn, ChainSettings())
     return conn
-
-
-def build(conn, *tables: str, lifecycle=LifecycleSettings(), actions=ActionsSettings()) -> None:
-    """Build lifecycle and action tables in order, each with its own stage's settings."""
-    for table in tables:
-        if (ACTIONS_SQL / f"{table}.sql").exists():
-            build_action_table(conn, table, actions)
-        else:
-            build_lifecycle_table(conn, table, lifecycle)
 
 
 # --- new versus established ----------------------------------------------------------------------
 
 
 def comparison(lines, as_of=date(2024, 12, 31)) -> dict[str, tuple]:
-    conn = purchase_log(lines, as_of)
+    conn = shop(lines, as_of)
     build(conn, "new_vs_established")
     rows = conn.execute("select measure, new_customers, established_customers, note from new_vs_established").fetchall()
     return {measure: (new, established, note) for measure, new, established, note in rows}
@@ -113,7 +91,7 @@ BASKETS = {
 def cross_sell():
     lines = [(customer, date(2024, 6, 1), category) for customer, categories in BASKETS.items() for category in categories]
     lines.append(("no_category", date(2024, 6, 1), None))
-    conn = purchase_log(lines, date(2024, 12, 31))
+    conn = shop(lines, date(2024, 12, 31))
     build(conn, "customer_categories", "cross_sell_candidates", actions=ActionsSettings(cross_sell_min_customers=2))
     return conn
 
@@ -157,7 +135,7 @@ def windows():
         ("tools_pair", date(2024, 2, 1), "tools"), ("tools_pair", date(2024, 2, 13), "tools"),
         ("once", date(2024, 11, 1), "paint"),
     ]
-    conn = purchase_log(lines, date(2024, 11, 5))
+    conn = shop(lines, date(2024, 11, 5))
     build(conn, "customer_categories", "repurchase_windows", actions=ActionsSettings(repurchase_min_intervals=3))
     rows = conn.execute(
         "select customer_id, window_basis, intervals_used, window_start::varchar, expected_date::varchar, "
@@ -270,7 +248,7 @@ def decided(customers: dict = CUSTOMERS, with_events: bool = True):
         conn.execute("insert into events values ('lapsed_engaged', 'email_open', '2024-12-01 09:00')")
         conn.execute("insert into events values ('lapsed_silent', 'email_open', '2024-06-01 09:00')")
     conn.execute("insert into survey_segments values ('vip', 'service & loyalty program')")
-    build_action_table(conn, "next_best_action", ActionsSettings())
+    build(conn, "next_best_action")
     return conn
 
 
@@ -315,7 +293,7 @@ def test_without_engagement_data_a_low_value_lapsed_customer_is_not_said_to_have
 
 
 def profile(with_sources: bool):
-    conn = purchase_log(
+    conn = shop(
         [("A", date(2024, 3, 1), "paint"), ("A", date(2024, 9, 1), "tools"), ("B", date(2024, 12, 1), "paint")],
         date(2024, 12, 31),
     )
@@ -341,9 +319,8 @@ def profile(with_sources: bool):
         conn.execute("create table survey_segments (customer_id varchar, segment_id bigint, segment_name varchar)")
     build(
         conn, "customer_lifecycle", "customer_abc", "customer_categories",
-        "cross_sell_candidates", "repurchase_windows", "next_best_action",
+        "cross_sell_candidates", "repurchase_windows", "next_best_action", "customer_profile",
     )
-    build_customer_profile(conn)
     return conn
 
 

@@ -5,13 +5,8 @@ from datetime import date
 import duckdb
 import pytest
 
-from assets.lifecycle.building import build_lifecycle_table
 from common.config import LifecycleSettings
-from common.warehouse import create_table
-from conftest import REPO
-
-INGEST_SQL = REPO / "assets" / "ingest" / "sql"
-VALUE_SQL = REPO / "assets" / "customer_value" / "sql"
+from fixtures import build, purchase_log
 AS_OF = date(2024, 12, 31)
 
 # customer: purchase dates, P(alive), 12-month CLV
@@ -29,22 +24,15 @@ BUYERS = {
 
 def shop(buyers: dict = BUYERS, settings: LifecycleSettings = LifecycleSettings()):
     """A warehouse built by the real SQL from hand-made purchases, CLV numbers and prospects."""
-    conn = duckdb.connect()
-    conn.execute(
-        "create table purchase_lines as select * from (values (null::varchar, null::varchar, null::varchar, "
-        "null::varchar, null::varchar, null::varchar, 1.0, 10.0, 10.0, 0.0, false, false, null::date, null::timestamp)) "
-        "v(order_id, customer_id, product_id, store_id, category, channel, quantity, unit_price, amount, discount, "
-        "is_return, is_discounted, order_date, order_ts) where false"
+    conn = purchase_log(
+        [
+            {"order_id": f"{customer}-{day}", "customer_id": customer, "day": day, "product_id": "P1", "channel": None}
+            for customer, (days, _, _) in buyers.items()
+            for day in days
+        ],
+        AS_OF,
     )
-    for customer, (days, _, _) in buyers.items():
-        for day in days:
-            conn.execute(
-                "insert into purchase_lines values (?, ?, 'P1', null, null, null, 1, 10, 10, 0, false, false, ?, ?)",
-                [f"{customer}-{day}", customer, day, day],
-            )
-    conn.execute("create table analysis_scope as select ?::date as as_of, (select min(order_date) from purchase_lines) as first_order_date", [AS_OF])
-    create_table(conn, "customer_purchase_days", INGEST_SQL / "customer_purchase_days.sql")
-    create_table(conn, "customer_rfm", VALUE_SQL / "customer_rfm.sql")
+    build(conn, "customer_purchase_days", "customer_rfm")
     conn.execute("create table customer_clv (customer_id varchar, p_alive double, clv_12m double, clv_status varchar)")
     conn.executemany("insert into customer_clv values (?, ?, ?, 'ok')", [[c, p, v] for c, (_, p, v) in buyers.items()])
     conn.execute(
@@ -57,8 +45,10 @@ def shop(buyers: dict = BUYERS, settings: LifecycleSettings = LifecycleSettings(
         "('prospect_long_ago', 'email_open', '2024-01-01 10:00'::timestamp), ('vip', 'email_click', '2024-12-30 09:00'::timestamp), "
         "('prospect_recent', 'site_visit', '2025-01-05 10:00'::timestamp)) v(customer_id, event_type, event_ts)"
     )
-    for table in ("customer_lifecycle", "lifecycle_history", "lifecycle_transitions", "cohort_retention", "customer_abc", "pareto"):
-        build_lifecycle_table(conn, table, settings)
+    build(
+        conn, "customer_lifecycle", "lifecycle_history", "lifecycle_transitions", "cohort_retention", "customer_abc", "pareto",
+        lifecycle=settings,
+    )
     return conn
 
 
@@ -155,8 +145,7 @@ def pareto_of(spends: list[float]):
     conn = duckdb.connect()
     conn.execute("create table customer_rfm (customer_id varchar, total_net_spend double)")
     conn.executemany("insert into customer_rfm values (?, ?)", [[f"C{i}", s] for i, s in enumerate(spends)])
-    for table in ("customer_abc", "pareto"):
-        build_lifecycle_table(conn, table, LifecycleSettings())
+    build(conn, "customer_abc", "pareto")
     return conn
 
 
