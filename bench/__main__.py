@@ -146,6 +146,9 @@ def render(rows: int, csv: Path, results: dict) -> str:
         steps = results["project_whole_graph"].get("steps", {})
         lines += ["", "Whole graph, seconds per asset step:", ""]
         lines += [f"- {step}: {seconds:.1f}" for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1])]
+        checks = results["project_whole_graph"].get("check_steps", {})
+        lines += ["", f"Whole graph, contract checks: {sum(checks.values()):.1f} s in {len(checks)} steps, the largest:", ""]
+        lines += [f"- {step}: {seconds:.1f}" for step, seconds in sorted(checks.items(), key=lambda kv: -kv[1])[:8]]
     return "\n".join(lines) + "\n"
 
 

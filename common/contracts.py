@@ -3,7 +3,9 @@ beside the SQL that builds it, and everything about it that users read is genera
 
 A contract gives the table's description, its grain (one row per ...) and key, each column's type
 and description (a `pattern` such as `mean_<factor>` stands for columns named after the data), the
-columns that are never null, accepted values, and domain checks. From it come the asset's
+columns that are never null, accepted values, and domain checks. Checks block what is downstream
+when they fail, except domain checks marked `severity: warn`: descriptive figures (shares, rates)
+worth a look but not worth holding back the morning's tables. From it come the asset's
 description and column schema, the asset checks (DuckDB SQL over the whole table), the comments in
 the analysts' snapshot, the `data_dictionary` table, the Parquet files' key-value metadata and the
 README's column tables.
@@ -343,7 +345,8 @@ def sql_deps(table: str, asset_keys: set[str]) -> set[str]:
 
 def with_contract(spec: dg.AssetSpec, asset_keys: set[str]) -> dg.AssetSpec:
     """An asset spec with its contract's description, column schema and table name, and with the
-    tables its SQL reads as deps (next to any its Python code declares)."""
+    tables its SQL reads as deps (next to any its Python code declares). The asset's own docstring
+    stays the developers' note on how it is built."""
     table = spec.key.to_user_string()
     declared = load_contracts().get(table)
     if declared is None:
@@ -351,7 +354,7 @@ def with_contract(spec: dg.AssetSpec, asset_keys: set[str]) -> dg.AssetSpec:
     declared_deps = {dep.asset_key.to_user_string() for dep in spec.deps}
     return spec.replace_attributes(
         deps=[*spec.deps, *sorted(sql_deps(table, asset_keys) - declared_deps)],
-        description=spec.description or declared.description,
+        description=declared.description,
         metadata={
             **spec.metadata,
             "dagster/column_schema": declared.column_schema(),
