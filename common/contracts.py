@@ -103,7 +103,12 @@ class Contract:
                 "key",
                 f"One row per {self.grain}: no two rows share ({', '.join(self.key)})"
                 + (f", and {', '.join(c for c in self.key if c not in self.nullable_key)} never null." if null_key != "false" else "."),
-                f"select {key}, count(*) as rows from {table} group by all having count(*) > 1 or bool_or({null_key})",
+                # hashes grouped first: one 64-bit column groups several times faster than the key's
+                # columns, and only the rows of a repeated hash are grouped by the key itself
+                f"with repeated as (select hash({key}) as key_hash from {table} group by key_hash having count(*) > 1) "
+                f"select {key}, count(*) as rows from {table} where hash({key}) in (select key_hash from repeated) "
+                f"group by all having count(*) > 1 "
+                f"union all select {key}, 1 as rows from {table} where {null_key}",
                 columns=self.key,
             )
         ]
@@ -271,16 +276,22 @@ def document_warehouse(conn: duckdb.DuckDBPyConnection) -> list[str]:
     right before publishing."""
     contracts = load_contracts()
     without = []
-    for table, kind in warehouse_objects(conn).items():
-        if table not in contracts:
-            without.append(table)
-            continue
-        declared = contracts[table]
-        conn.execute(f"comment on {kind} {quote(table)} is {literal(declared.description)}")
-        for column in table_types(conn, table):
-            described = declared.column(column)
-            if described:
-                conn.execute(f"comment on column {quote(table)}.{quote(column)} is {literal(described.description)}")
+    conn.execute("begin transaction")  # one commit for all: each on its own costs a write to disk
+    try:
+        for table, kind in warehouse_objects(conn).items():
+            if table not in contracts:
+                without.append(table)
+                continue
+            declared = contracts[table]
+            conn.execute(f"comment on {kind} {quote(table)} is {literal(declared.description)}")
+            for column in table_types(conn, table):
+                described = declared.column(column)
+                if described:
+                    conn.execute(f"comment on column {quote(table)}.{quote(column)} is {literal(described.description)}")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
     return without
 
 

@@ -154,6 +154,18 @@ def test_a_key_repeated_across_a_million_rows_is_caught(customers_with_a_repeate
     assert validate_table(customers_with_a_repeated_id, "customers", trustworthy("customers"))["unexpected"].sum() == 0
 
 
+def test_a_missing_key_is_caught_and_a_nullable_key_part_is_allowed():
+    conn = duckdb.connect()
+    conn.execute("create table customer_rfm as select * from (values ('C1'), (null)) v(customer_id)")
+    conn.execute(
+        "create table chain_breakers as select * from (values ('channel', null), ('channel', 'store')) v(dimension, value)"
+    )
+    (rfm_key,) = [check for check in contract("customer_rfm").checks if check.name == "key"]
+    (breakers_key,) = [check for check in contract("chain_breakers").checks if check.name == "key"]
+    assert not run_check(conn, "customer_rfm", rfm_key).passed
+    assert run_check(conn, "chain_breakers", breakers_key).passed
+
+
 def test_a_failing_blocking_contract_check_stops_everything_downstream(tmp_path, home):
     """A separately defined blocking check holds back the assets downstream of its table in the same run."""
     strict = replace(
