@@ -16,7 +16,7 @@ _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 def read_sql(path: Path, **identifiers: str) -> str:
     """The SQL text of a file. `{name}` placeholders filled by quoted identifiers remain only for
-    ingestion's quarantine.sql; everything else binds `$parameters`."""
+    ingestion's quarantine.sql and the report's action_list.sql; everything else binds `$parameters`."""
     text = Path(path).read_text()
     return text.format(**identifiers) if identifiers else text
 
