@@ -14,9 +14,19 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from dagster._utils.schedules import is_valid_cron_string
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "lifecycle.yaml"
@@ -87,49 +97,74 @@ class Sources(Strict):
 # --- analytics sections --------------------------------------------------------------------------
 
 
+# Ranges: a share of customers is in (0, 1], a probability threshold in [0, 1], a number of days or
+# of customers at least 1. A value outside its range is a config error naming the key.
+
+
 class ClvSettings(Strict):
     """BG/NBD + Gamma-Gamma settings (issue: RFM and CLTV)."""
 
-    annual_discount_rate: float = 0.10
-    holdout_fraction: float = 0.25
-    holdout_periods: int | None = None
-    penalizer: float = 0.0
-    min_customers: int = 100
-    min_repeat_buyers: int = 30
+    annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
+    holdout_fraction: float = Field(default=0.25, gt=0, lt=1)  # the rest calibrates the backtest's fit
+    holdout_periods: int | None = Field(default=None, ge=1)
+    penalizer: float = Field(default=0.0, ge=0)
+    min_customers: int = Field(default=100, ge=1)
+    min_repeat_buyers: int = Field(default=30, ge=1)
 
 
 class ChainSettings(Strict):
     """Repeat-purchase chains: a purchase 'continues' when the next one follows within the window."""
 
-    window_days: int = 7
-    min_support: int = 30
+    window_days: int = Field(default=7, ge=1)
+    min_support: int = Field(default=30, ge=1)
 
 
 class SegmentationSettings(Strict):
     """Survey segmentation: k-means on standardized ratings, k chosen by silhouette unless fixed."""
 
-    k_min: int = 2
-    k_max: int = 8
-    k: int | None = None
-    seed: int = 42
+    k_min: int = Field(default=2, ge=2)  # silhouette compares at least two segments
+    k_max: int = Field(default=8, ge=2)
+    k: int | None = Field(default=None, ge=2)
+    seed: int = Field(default=42, ge=0, lt=2**32)
     center_per_respondent: bool = True  # removes each respondent's own scale-use bias
     scale_min: float = 1
     scale_max: float = 5
     likert_scale: dict[str, int] | None = None  # extra or overriding label -> rating entries
-    max_missing_share: float = 0.2  # more unusable answers than this and a respondent is left out
-    min_respondents: int = 30
+    max_missing_share: float = Field(default=0.2, ge=0, lt=1)  # more unusable answers and a respondent is left out
+    min_respondents: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _ranges_agree(self):
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) is larger than k_max ({self.k_max})")
+        if self.scale_min >= self.scale_max:
+            raise ValueError(f"scale_min ({self.scale_min:g}) must be below scale_max ({self.scale_max:g})")
+        outside = {label: rating for label, rating in (self.likert_scale or {}).items()
+                   if not self.scale_min <= rating <= self.scale_max}
+        if outside:
+            raise ValueError(f"likert_scale ratings {outside} are outside the scale {self.scale_min:g}-{self.scale_max:g}")
+        return self
 
 
 class LifecycleSettings(Strict):
     """Lifecycle stage thresholds; defaults from retail practice."""
 
-    new_customer_days: int = 90
-    lapsed_days: int = 365
-    vip_top_share: float = 0.20
-    at_risk_p_alive: float = 0.5
-    lapsed_p_alive: float = 0.1
-    one_time_buyer_risk_multiple: float = 2.0
-    prospect_active_days: int = 30
+    new_customer_days: int = Field(default=90, ge=1)
+    lapsed_days: int = Field(default=365, ge=1)
+    vip_top_share: float = Field(default=0.20, gt=0, le=1)
+    at_risk_p_alive: float = Field(default=0.5, ge=0, le=1)
+    lapsed_p_alive: float = Field(default=0.1, ge=0, le=1)
+    one_time_buyer_risk_multiple: float = Field(default=2.0, gt=0)
+    prospect_active_days: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _thresholds_agree(self):
+        if self.lapsed_p_alive > self.at_risk_p_alive:
+            raise ValueError(
+                f"lapsed_p_alive ({self.lapsed_p_alive}) is above at_risk_p_alive ({self.at_risk_p_alive}): "
+                "no customer could be at risk before being lapsed"
+            )
+        return self
 
 
 class ActionsSettings(Strict):
@@ -141,10 +176,10 @@ class ActionsSettings(Strict):
     cross_sell_min_customers: int = Field(default=10, ge=1)
     # repurchase windows: own inter-purchase times are used from this many intervals on
     repurchase_min_intervals: int = Field(default=3, ge=1)
-    welcome_days: int = 30
-    reminder_lead_days: int = 7
+    welcome_days: int = Field(default=30, ge=1)
+    reminder_lead_days: int = Field(default=7, ge=0)  # 0: remind on the day the customer is due
     win_back_top_value_share: float = Field(default=0.5, gt=0, le=1)
-    engagement_days: int = 90
+    engagement_days: int = Field(default=90, ge=1)
 
 
 class ReportSettings(Strict):
@@ -154,6 +189,55 @@ class ReportSettings(Strict):
     currency: str = "EUR"  # an ISO code (EUR, GBP, USD, ... shown as its symbol) or any prefix, e.g. "CHF"
     top_customers: int = Field(default=5, ge=1)  # customers shown per action in the report
     contact_columns: list[str] = Field(default_factory=list)  # customers-file columns copied into the action lists
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+class PublishSettings(Strict):
+    """Published nights kept on disk, the current one included, so an analyst holding an older night
+    open keeps reading it while new ones are published."""
+
+    keep_nights: int = Field(default=7, ge=1)
+
+
+class ScheduleSettings(Strict):
+    """When the nightly run starts, in which time zone, and when its exports count as late."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    # the published exports are overdue (red in the UI) when a night's run has not published
+    # this many hours after its scheduled start
+    late_after_hours: float = Field(default=6, gt=0)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not is_valid_cron_string(value):
+            raise ValueError(f"'{value}' is not a cron schedule of five fields (minute hour day month weekday)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone such as 'UTC' or 'Europe/Berlin'") from None
+        return value
+
+
+class AlertSettings(Strict):
+    """Where a failed run is reported; LIFECYCLE_ALERT_WEBHOOK, when set, takes precedence."""
+
+    webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not an http(s) URL")
+        return value
 
 
 class Settings(Strict):
@@ -168,7 +252,21 @@ class Settings(Strict):
     lifecycle: LifecycleSettings = LifecycleSettings()
     actions: ActionsSettings = ActionsSettings()
     report: ReportSettings = ReportSettings()
+    publish: PublishSettings = PublishSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
     config_path: Path = Field(exclude=True)
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_not_in_the_future(cls, value: date | None, info: ValidationInfo) -> date | None:
+        today = (info.context or {}).get("today") or date.today()
+        if value is not None and value > today:
+            raise ValueError(
+                f"{value} is after the run's own date, {today}: an analysis date cannot be in the future "
+                "(leave as_of empty to use the latest purchase date)"
+            )
+        return value
 
     @cached_property
     def base_dir(self) -> Path:
@@ -196,8 +294,19 @@ class Settings(Strict):
         return sorted(p.resolve() for p in files)
 
 
-def load_settings(config_path: str | os.PathLike | None = None) -> Settings:
-    """Read and validate the YAML config; raise ConfigError with a readable message."""
+def load_settings(config_path: str | os.PathLike | None = None, today: date | None = None) -> Settings:
+    """Read and validate the YAML config; raise ConfigError with a readable message. `today` is the
+    run's own date (default: the clock's), after which no as_of may lie."""
+    path, raw = read_config(config_path)
+    try:
+        return Settings.model_validate(
+            {**upgrade_deprecated(raw, path), "config_path": path}, context={"today": today or date.today()}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+def read_config(config_path: str | os.PathLike | None = None) -> tuple[Path, dict]:
     path = Path(config_path or os.environ.get("LIFECYCLE_CONFIG") or DEFAULT_CONFIG).resolve()
     if not path.is_file():
         raise ConfigError(f"config file not found: {path} (set LIFECYCLE_CONFIG to your config file)")
@@ -207,10 +316,19 @@ def load_settings(config_path: str | os.PathLike | None = None) -> Settings:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return path, raw
+
+
+def load_operations_section(name: Literal["schedule", "alerts"], config_path: str | os.PathLike | None = None):
+    """The `schedule:` or `alerts:` section read on its own, its defaults where it cannot be read: a
+    mistake elsewhere in the config must not keep the night from starting, failing with that
+    mistake's message, and being alerted."""
+    model = {"schedule": ScheduleSettings, "alerts": AlertSettings}[name]
     try:
-        return Settings(**upgrade_deprecated(raw, path), config_path=path)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+        _, raw = read_config(config_path)
+        return model.model_validate(raw.get(name) or {})
+    except (ConfigError, ValidationError):
+        return model()
 
 
 class ConfigDeprecation(UserWarning):
@@ -248,7 +366,14 @@ def _describe(error: dict) -> str:
         return f"unknown key '{where}'"
     if error["type"] == "missing":
         return f"missing required key '{where}'"
+    if error["type"] == "value_error":
+        return f"'{where}': {error['ctx']['error']}"
+    if error["type"] in RANGE_ERRORS:
+        return f"'{where}': {error['input']!r} is out of range, {error['msg'].lower().replace('input', 'it')}"
     return f"'{where}': {error['msg']}"
+
+
+RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
 def outputs_home() -> Path:

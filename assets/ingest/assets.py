@@ -12,7 +12,7 @@ from common.contracts import materialized
 from common.metadata import table
 from common.resources import LifecycleConfig, Warehouse
 from common.sources import SOURCES, SourceSpec
-from common.warehouse import create_table, create_view, quote, row_count
+from common.warehouse import create_table, create_view, quote, row_count, run_sql
 
 SQL = Path(__file__).parent / "sql"
 
@@ -88,22 +88,50 @@ def load_audit(warehouse: Warehouse) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata={**materialized(conn, "load_audit"), "by_source": table(by_source)})
 
 
+# An as-of date this long after the last purchase makes every customer look lapsed: allowed (a
+# retailer may want exactly that view), but said in the run log and in the published manifest.
+STALE_AS_OF_DAYS = 30
+
+
 @dg.asset(group_name="prepare", kinds={"duckdb"})
-def analysis_scope(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """The as-of date every analytics stage uses: configured, or the latest purchase date."""
+def analysis_scope(
+    context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """The as-of date every analytics stage uses: configured, or the latest purchase date. A
+    configured date before the first purchase stops the run, before the scope is replaced."""
     settings = lifecycle_config.settings
+    params = {"as_of": settings.as_of, "time_unit": settings.time_unit}
     with warehouse.get_connection() as conn:
-        create_table(
-            conn, "analysis_scope", SQL / "analysis_scope.sql",
-            {"as_of": settings.as_of, "time_unit": settings.time_unit},
-        )
-        as_of, first, last, _ = conn.execute("select * from analysis_scope").fetchone()
+        ((as_of, first, last, _),) = run_sql(conn, SQL / "analysis_scope.sql", params)
+        if as_of is None:
+            raise dg.Failure("no purchases were loaded, so there is no as-of date: check purchases_quarantine")
+        if as_of < first:
+            raise dg.Failure(
+                f"as_of {as_of} in {settings.config_path} is before the first purchase, {first}: "
+                "there is nothing to analyse as of that date"
+            )
+        create_table(conn, "analysis_scope", SQL / "analysis_scope.sql", params)
         metadata = materialized(conn, "analysis_scope")
-    if as_of is None:
-        raise dg.Failure("no purchases were loaded, so there is no as-of date: check purchases_quarantine")
+    warnings = scope_warnings(as_of, last)
+    for warning in warnings:
+        context.log.warning(warning)
     return dg.MaterializeResult(
-        metadata={"as_of": str(as_of), "first_order_date": str(first), "last_order_date": str(last), **metadata}
+        metadata={
+            "as_of": str(as_of), "first_order_date": str(first), "last_order_date": str(last),
+            "warnings": warnings, **metadata,
+        }
     )
+
+
+def scope_warnings(as_of, last_order_date) -> list[str]:
+    """What is worth saying about an as-of date that the run still accepts."""
+    gap = (as_of - last_order_date).days
+    if gap > STALE_AS_OF_DAYS:
+        return [(
+            f"as_of {as_of} is {gap} days after the last purchase ({last_order_date}): customers look "
+            "lapsed for want of data; check that the latest purchase files were delivered"
+        )]
+    return []
 
 
 @dg.asset(group_name="prepare", kinds={"duckdb"})
