@@ -127,3 +127,50 @@ def create_table_from_frame(conn: duckdb.DuckDBPyConnection, table: str, frame, 
     finally:
         conn.unregister("frame_to_store")
     return row_count(conn, table)
+
+
+# --- faults an operator can act on ------------------------------------------------------------
+
+_MEMORY_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)\s*$", re.IGNORECASE)
+_UNITS = {unit.lower(): unit for unit in ("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB")}
+
+
+def parse_memory_limit(text: str) -> str | None:
+    """A memory size re-rendered from its number and unit (`1.5 gb` -> `1.5GB`), or None if it is
+    not one: what reaches DuckDB is built from parsed parts, never the raw setting."""
+    match = _MEMORY_SIZE.match(text or "")
+    if not match:
+        return None
+    number, unit = match.groups()
+    return f"{float(number):g}{_UNITS[unit.lower()]}"
+
+
+def explain_duckdb_error(error: duckdb.Error, database: str, setting: str, memory_limit: str) -> str | None:
+    """One line that says what to do about a DuckDB error caused by the machine rather than the
+    data, or None for any other error."""
+    said = str(error).strip().splitlines()[0]
+    if isinstance(error, duckdb.OutOfMemoryException):
+        number, unit = _MEMORY_SIZE.match(parse_memory_limit(memory_limit)).groups()
+        return (
+            f"DuckDB ran out of memory with {setting}={memory_limit}: raise {setting} "
+            f"(e.g. {setting}={float(number) * 2:g}{unit}) or free memory on the machine; "
+            f"work that can spill already does, to {Path(database).parent / 'spill'}. DuckDB said: {said}"
+        )
+    lock = re.search(r"Could not set lock on file .*\(PID (\d+)\)", str(error))
+    if lock:
+        pid = int(lock.group(1))
+        return (
+            f"the warehouse {database} is held open by another process, PID {pid} ({process_command(pid)}): "
+            "close it and start the run again (analysts read exports/current/lifecycle.duckdb, which no run locks)"
+        )
+    if "No space left on device" in str(error):
+        return f"the disk is full under {Path(database).parent}: free space and start the run again. DuckDB said: {said}"
+    return None
+
+
+def process_command(pid: int) -> str:
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "no longer running"
+    return " ".join(" ".join(arguments).split())[:200] or "command unknown"
