@@ -1,17 +1,12 @@
 """The Dagster graph as operators use it: blocking checks, publishing for analysts, the file sensor."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 from conftest import connect, materialize, write_config
 
-from assets.publish.publishing import publish_exports
-from common.resources import LifecycleConfig
+from common.resources import OperationsConfig
 from pipelines.definitions import defs
 from pipelines.sensors import new_source_files
 
@@ -47,65 +42,10 @@ def test_a_clean_run_publishes_every_table_as_parquet_and_a_snapshot(tmp_path, h
     assert not list(exports.glob(".*partial"))
 
 
-ANALYST = """
-import sys, duckdb
-snapshot = duckdb.connect(sys.argv[1], read_only=True)
-print(snapshot.execute("select count(*) from sales").fetchone()[0], flush=True)
-sys.stdin.readline()
-print(snapshot.execute("select count(*) from sales").fetchone()[0], flush=True)
-"""
-
-
-def test_an_analyst_holding_the_snapshot_open_keeps_reading_it_while_a_new_one_is_published(tmp_path):
-    warehouse = duckdb.connect(str(tmp_path / "w.duckdb"))
-    warehouse.execute("create table sales as select 1 as amount")
-    exports = tmp_path / "exports"
-    publish_exports(warehouse, exports)
-    analyst = subprocess.Popen(
-        [sys.executable, "-c", ANALYST, str(exports / "lifecycle.duckdb")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    assert analyst.stdout.readline().strip() == "1"
-    warehouse.execute("insert into sales values (2)")
-    publish_exports(warehouse, exports)
-    still_reading, _ = analyst.communicate("\n", timeout=60)
-    assert still_reading.strip() == "1"
-    with duckdb.connect(str(exports / "lifecycle.duckdb"), read_only=True) as fresh:
-        assert fresh.execute("select count(*) from sales").fetchone()[0] == 2
-
-
-def test_a_publish_that_fails_midway_leaves_the_previous_files_whole(tmp_path, monkeypatch):
-    warehouse = duckdb.connect(str(tmp_path / "w.duckdb"))
-    warehouse.execute("create table sales as select 1 as amount")
-    exports = tmp_path / "exports"
-    publish_exports(warehouse, exports)
-    before = (exports / "lifecycle.duckdb").read_bytes()
-
-    def broken_replace(source, target):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    warehouse.execute("insert into sales values (2)")
-    with pytest.raises(OSError):
-        publish_exports(warehouse, exports)
-    assert (exports / "lifecycle.duckdb").read_bytes() == before
-    assert duckdb.execute(f"select count(*) from '{exports / 'sales.parquet'}'").fetchone()[0] == 1
-
-
-def test_the_snapshot_holds_every_table_and_view_also_from_an_in_memory_warehouse(tmp_path):
-    for name, warehouse in [("file", duckdb.connect(str(tmp_path / "w.duckdb"))), ("memory", duckdb.connect())]:
-        warehouse.execute("create table sales as select 1 as amount; insert into sales values (2)")
-        warehouse.execute("create view big_sales as select * from main.sales where amount > 1")
-        exports = tmp_path / name
-        publish_exports(warehouse, exports)
-        with duckdb.connect(str(exports / "lifecycle.duckdb"), read_only=True) as snapshot:
-            assert snapshot.execute("select count(*), (select count(*) from big_sales) from sales").fetchone() == (2, 1)
-
-
 def test_the_sensor_starts_a_run_only_when_a_source_file_is_new_or_changed(tmp_path):
     config_path = small_shop(tmp_path, ["O1,C1,2024-01-02,P1,1,2.00"])
-    resource = LifecycleConfig(config_path=str(config_path), home=str(tmp_path / "home"))
-    with dg.build_sensor_context(resources={"lifecycle_config": resource}) as context:
+    resource = OperationsConfig(config_path=str(config_path))
+    with dg.build_sensor_context(resources={"operations_config": resource}) as context:
         first = new_source_files(context)
         assert isinstance(first, dg.SkipReason)
         assert isinstance(new_source_files(context), dg.SkipReason)

@@ -1,13 +1,24 @@
-"""Publish the warehouse for analysts: one Parquet file per table and a DuckDB snapshot.
+"""Publish the warehouse for analysts, one whole night at a time.
 
-Each file is written beside its target and renamed over it, so an analyst who holds the previous
-snapshot open keeps reading it undisturbed and nobody ever sees a half-written file.
+A night is written into its own folder, `exports/nights/<night>/`: one Parquet file per table, the
+`lifecycle.duckdb` snapshot, the charts, and last `manifest.json` (run id, as_of, every file with
+its rows, warnings). Only then does `exports/current`, a symlink replaced by one atomic rename,
+switch to it. A reader who follows `current` sees one complete night, never a mix of two; a
+publish that dies midway leaves `current` on the night before, and the next publish removes what
+it left. The newest `keep_nights` nights stay, so a reader holding one open keeps reading it.
+
+The old top-level paths (`exports/<table>.parquet`, `exports/lifecycle.duckdb`, `exports/charts`)
+are symlinks through `current`, so they follow it too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -15,23 +26,73 @@ import duckdb
 from common.contracts import document_warehouse, parquet_metadata
 from common.warehouse import quote, table_names
 
+NIGHTS = "nights"
+CURRENT = "current"
+MANIFEST = "manifest.json"
 SNAPSHOT = "lifecycle.duckdb"
+# Tables written at once. Each COPY already runs on DuckDB's threads; a second one in flight keeps
+# the cores busy while the other finishes a file or encodes a small table.
+WRITERS = 2
 
 
-def publish_exports(conn: duckdb.DuckDBPyConnection, exports_dir: Path) -> dict[str, Path]:
-    """Write every warehouse table to `<exports>/<table>.parquet` and `<exports>/lifecycle.duckdb`."""
-    exports_dir.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Night:
+    id: str
+    path: Path
+    run_id: str
+    created_at: datetime
+
+
+def publish_exports(
+    conn: duckdb.DuckDBPyConnection,
+    exports_dir: Path,
+    run_id: str,
+    unpublished: Path | None = None,
+    as_of: date | None = None,
+    warnings: list[str] = (),
+    keep_nights: int = 7,
+) -> dict:
+    """Write the warehouse's tables, a snapshot and the files in `unpublished` as a new night, make
+    it current, and return its manifest."""
+    night = begin_night(exports_dir, run_id)
     document_warehouse(conn)  # table and column comments, carried by the byte-copied snapshot
-    published = {}
-    for table in table_names(conn):
-        target = exports_dir / f"{table}.parquet"
-        partial = exports_dir / f".{table}.parquet.partial"
+    rows = write_tables(conn, night.path)
+    write_snapshot(conn, night.path / SNAPSHOT)
+    copy_unpublished(unpublished, night.path)
+    manifest = write_manifest(night, rows, as_of, warnings)
+    switch_current(exports_dir, night)
+    link_top_level(exports_dir)
+    prune_nights(exports_dir, keep_nights)
+    return manifest
+
+
+def begin_night(exports_dir: Path, run_id: str) -> Night:
+    """A new, empty night folder, after removing what an interrupted publish left behind."""
+    remove_leftovers(exports_dir)
+    created_at = datetime.now(UTC)
+    night_id = f"{created_at:%Y%m%dT%H%M%S.%fZ}-{run_id[:8]}"
+    path = exports_dir / NIGHTS / night_id
+    path.mkdir(parents=True)
+    return Night(night_id, path, run_id, created_at)
+
+
+def write_tables(conn: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+    """Every warehouse table as `<folder>/<table>.parquet`; returns the rows written per table."""
+    tables = table_names(conn)
+    # a cursor (a connection of its own) per table, made here: threads do not share a connection
+    work = [(conn.cursor(), table, folder / f"{table}.parquet") for table in tables]
+    with ThreadPoolExecutor(WRITERS) as pool:
+        return dict(zip(tables, pool.map(lambda args: write_table(*args), work)))
+
+
+def write_table(cursor: duckdb.DuckDBPyConnection, table: str, target: Path) -> int:
+    """One table as a Parquet file; its row order carries no meaning, so DuckDB need not keep it."""
+    try:
         # the contract's descriptions go into the file's key-value metadata
-        conn.execute(f"copy {quote(table)} to '{partial}' (format parquet, compression zstd{parquet_metadata(conn, table)})")
-        os.replace(partial, target)
-        published[table] = target
-    published["snapshot"] = write_snapshot(conn, exports_dir / SNAPSHOT)
-    return published
+        options = f"format parquet, compression zstd, preserve_order false{parquet_metadata(cursor, table)}"
+        return cursor.execute(f"copy {quote(table)} to $target ({options})", {"target": str(target)}).fetchall()[0][0]
+    finally:
+        cursor.close()
 
 
 def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> Path:
@@ -39,19 +100,138 @@ def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> Path:
     write-ahead log folded into the file) and copied byte for byte: with the one writer publishing,
     nothing changes it meanwhile, and a copy takes seconds where re-encoding every table took a
     minute at 10M purchase lines. An in-memory warehouse is copied table by table."""
-    partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
     source, path = conn.execute(
         "select database_name, path from duckdb_databases() where database_name = current_database()"
     ).fetchone()
     if path:
         conn.execute("checkpoint")
-        shutil.copyfile(path, partial)
+        shutil.copyfile(path, target)
     else:
-        conn.execute(f"attach '{partial}' as snapshot")
+        conn.execute("attach $target as snapshot", {"target": str(target)})
         try:
             conn.execute(f"copy from database {quote(source)} to snapshot")
         finally:
             conn.execute("detach snapshot")
-    os.replace(partial, target)
     return target
+
+
+def copy_unpublished(unpublished: Path | None, folder: Path) -> None:
+    """The files assets prepared for this night (charts), copied: the working copies are replaced in
+    place by later runs, while a published night never changes."""
+    if unpublished is not None and unpublished.is_dir():
+        shutil.copytree(unpublished, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp"))
+
+
+def write_manifest(night: Night, rows: dict[str, int], as_of: date | None, warnings: list[str]) -> dict:
+    """The night's manifest, written last: a night folder with a manifest is complete. Everything
+    in the folder is flushed to disk first, so a power cut cannot leave a manifest over lost files."""
+    tables = {f"{table}.parquet": table for table in rows}
+    files = []
+    for path in sorted(p for p in night.path.rglob("*") if p.is_file()):
+        relative = path.relative_to(night.path).as_posix()
+        table = tables.get(relative)
+        files.append({"path": relative, "bytes": path.stat().st_size} | ({"table": table, "rows": rows[table]} if table else {}))
+        sync(path)
+    manifest = {
+        "night": night.id,
+        "run_id": night.run_id,
+        "as_of": as_of.isoformat() if as_of else None,
+        "created_at": night.created_at.isoformat(timespec="seconds"),
+        "files": files,
+        "warnings": list(warnings),
+    }
+    partial = night.path / f".{MANIFEST}.partial"
+    partial.write_text(json.dumps(manifest, indent=2) + "\n")
+    sync(partial)
+    os.replace(partial, night.path / MANIFEST)
+    sync(night.path)
+    return manifest
+
+
+def switch_current(exports_dir: Path, night: Night) -> None:
+    """Point `current` at the night in one atomic rename of a fresh symlink over the old one."""
+    partial = exports_dir / f".{CURRENT}.partial"
+    partial.unlink(missing_ok=True)
+    partial.symlink_to(Path(NIGHTS) / night.id)
+    os.replace(partial, exports_dir / CURRENT)
+    sync(exports_dir)
+
+
+def link_top_level(exports_dir: Path) -> None:
+    """`exports/<name>` -> `current/<name>` for every file and folder of the current night, where
+    analysts found them before there were nights. Links to what the night no longer has go, and so
+    do the plain files of that older layout (Parquet files, the snapshot, `charts/`)."""
+    names = {entry.name for entry in (exports_dir / CURRENT).iterdir() if not entry.name.startswith(".")}
+    for name in sorted(names):
+        link, target = exports_dir / name, f"{CURRENT}/{name}"
+        if link.is_symlink() and os.readlink(link) == target:
+            continue
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)
+        partial = exports_dir / f".{name}.link"
+        partial.symlink_to(target)
+        os.replace(partial, link)  # over an old plain file: a reader sees the old file or the link
+    for entry in exports_dir.iterdir():
+        if entry.name in names or entry.name in {NIGHTS, CURRENT} or entry.name.startswith("."):
+            continue
+        link_into_current = entry.is_symlink() and os.readlink(entry).startswith(f"{CURRENT}/")
+        old_plain_file = entry.is_file() and not entry.is_symlink() and entry.suffix == ".parquet"
+        if link_into_current or old_plain_file:
+            entry.unlink()
+
+
+def complete_nights(exports_dir: Path) -> list[Path]:
+    """Nights with a manifest, newest first (night ids start with their UTC time)."""
+    folder = exports_dir / NIGHTS
+    if not folder.is_dir():
+        return []
+    return sorted((night for night in folder.iterdir() if (night / MANIFEST).is_file()), reverse=True)
+
+
+def current_night(exports_dir: Path) -> Path | None:
+    """The folder `current` names, resolved once: read every file of one night through it."""
+    current = exports_dir / CURRENT
+    return current.resolve() if current.is_symlink() else None
+
+
+def read_manifest(night: Path) -> dict:
+    return json.loads((night / MANIFEST).read_text())
+
+
+def prune_nights(exports_dir: Path, keep_nights: int) -> None:
+    """Keep the newest `keep_nights` complete nights and whatever `current` names."""
+    current = current_night(exports_dir)
+    for night in complete_nights(exports_dir)[keep_nights:]:
+        if night.resolve() != current:
+            remove_night(night)
+
+
+def remove_leftovers(exports_dir: Path) -> None:
+    """What an interrupted publish left: nights without a manifest, a whole night that `current`
+    never switched to (newer than the current one), and half-made links. There is one writer, so
+    none of them is being written."""
+    current = current_night(exports_dir)
+    folder = exports_dir / NIGHTS
+    if folder.is_dir():
+        for night in folder.iterdir():
+            never_current = current is not None and night.name > current.name
+            if not (night / MANIFEST).is_file() or never_current:
+                remove_night(night)
+    if exports_dir.is_dir():
+        for entry in [*exports_dir.glob(".*.partial"), *exports_dir.glob(".*.link")]:
+            entry.unlink()
+
+
+def remove_night(night: Path) -> None:
+    """Remove the manifest first: should the removal be cut short, what is left is incomplete and
+    is removed by the next publish rather than mistaken for a whole night."""
+    (night / MANIFEST).unlink(missing_ok=True)
+    shutil.rmtree(night)
+
+
+def sync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
