@@ -14,9 +14,9 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -c 'import site, sys; open(site.getsitepackages()[0] + "/retail_lifecycle.pth", "w").write(sys.argv[1])' $(CURDIR)
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: pipelines/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp pipelines/dagster.yaml $@
 
 run: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pipelines.run

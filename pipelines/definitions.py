@@ -1,5 +1,5 @@
 """The Dagster code location: every stage's assets, the checks from their contracts, the nightly job,
-schedule and sensor."""
+schedule and sensors."""
 
 import dagster as dg
 
@@ -12,14 +12,16 @@ from assets.publish.assets import build_publish_asset
 from assets.publish.dictionary import build_dictionary_asset
 from assets.report.assets import build_run_history_asset, morning_report
 from assets.survey import assets as survey
+from common.config import load_operations_section
 from common.contracts import apply_contracts
 from common.resources import build_resources
 from pipelines.jobs import nightly_lifecycle
-from pipelines.schedules import nightly_schedule
-from pipelines.sensors import new_source_files
+from pipelines.schedules import build_nightly_schedule, exports_freshness
+from pipelines.sensors import alert_on_failure, new_source_files
 
 STAGES = [ingest, customer_value, survey, chains, lifecycle, actions]
 
+schedule_settings = load_operations_section("schedule")
 stage_assets = dg.load_assets_from_modules(STAGES)
 # the night's record comes after every stage table and is published with them; the report reads the published night
 night = [*stage_assets, build_run_history_asset(stage_assets)]
@@ -27,11 +29,11 @@ night = [*stage_assets, build_run_history_asset(stage_assets)]
 documented, contract_checks = apply_contracts([*night, build_dictionary_asset(night)])
 
 defs = dg.Definitions(
-    assets=[*documented, build_publish_asset(documented), morning_report],
+    assets=[*documented, build_publish_asset(documented, exports_freshness(schedule_settings)), morning_report],
     asset_checks=contract_checks,
     jobs=[nightly_lifecycle],
-    schedules=[nightly_schedule],
-    sensors=[new_source_files],
+    schedules=[build_nightly_schedule(schedule_settings)],
+    sensors=[new_source_files, alert_on_failure],
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

@@ -106,4 +106,4 @@ def test_the_ui_lists_every_asset_check_job_and_schedule(webserver):
     (schedule,) = repository["schedules"]
     assert (schedule["name"], schedule["cronSchedule"]) == ("nightly_schedule", "0 2 * * *")
     assert schedule["scheduleState"]["status"] == "RUNNING"
-    assert {sensor["name"] for sensor in repository["sensors"]} == {"new_source_files"}
+    assert {sensor["name"] for sensor in repository["sensors"]} == {"new_source_files", "alert_on_failure"}
