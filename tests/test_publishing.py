@@ -181,7 +181,7 @@ original, calls = getattr(publishing, function), []
 
 def killing(*args, **kwargs):
     calls.append(1)
-    this_call = len(calls)  # Parquet files are written on two threads
+    this_call = len(calls)
     if when == "before" and this_call == int(nth):
         os.kill(os.getpid(), signal.SIGKILL)
     result = original(*args, **kwargs)

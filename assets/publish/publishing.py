@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,9 +29,6 @@ NIGHTS = "nights"
 CURRENT = "current"
 MANIFEST = "manifest.json"
 SNAPSHOT = "lifecycle.duckdb"
-# Tables written at once. Each COPY already runs on DuckDB's threads; a second one in flight keeps
-# the cores busy while the other finishes a file or encodes a small table.
-WRITERS = 2
 
 
 @dataclass(frozen=True)
@@ -77,22 +73,17 @@ def begin_night(exports_dir: Path, run_id: str) -> Night:
 
 
 def write_tables(conn: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
-    """Every warehouse table as `<folder>/<table>.parquet`; returns the rows written per table."""
-    tables = table_names(conn)
-    # a cursor (a connection of its own) per table, made here: threads do not share a connection
-    work = [(conn.cursor(), table, folder / f"{table}.parquet") for table in tables]
-    with ThreadPoolExecutor(WRITERS) as pool:
-        return dict(zip(tables, pool.map(lambda args: write_table(*args), work)))
+    """Every warehouse table as `<folder>/<table>.parquet`; returns the rows written per table. One
+    at a time: each COPY already runs on all of DuckDB's threads, and two at once were no faster."""
+    return {table: write_table(conn, table, folder / f"{table}.parquet") for table in table_names(conn)}
 
 
-def write_table(cursor: duckdb.DuckDBPyConnection, table: str, target: Path) -> int:
-    """One table as a Parquet file; its row order carries no meaning, so DuckDB need not keep it."""
-    try:
-        # the contract's descriptions go into the file's key-value metadata
-        options = f"format parquet, compression zstd, preserve_order false{parquet_metadata(cursor, table)}"
-        return cursor.execute(f"copy {quote(table)} to $target ({options})", {"target": str(target)}).fetchall()[0][0]
-    finally:
-        cursor.close()
+def write_table(conn: duckdb.DuckDBPyConnection, table: str, target: Path) -> int:
+    """One table as a Parquet file, with its contract's descriptions in the file's key-value
+    metadata. Its row order carries no meaning, so DuckDB need not keep it, which writes about a
+    tenth faster; COPY returns the rows it wrote."""
+    options = f"format parquet, compression zstd, preserve_order false{parquet_metadata(conn, table)}"
+    return conn.execute(f"copy {quote(table)} to $target ({options})", {"target": str(target)}).fetchall()[0][0]
 
 
 def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> Path:
