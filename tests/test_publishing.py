@@ -88,6 +88,11 @@ def test_a_clean_run_publishes_one_night_and_points_current_and_the_old_paths_at
     assert (exports / "purchases.parquet").resolve() == current_night(exports) / "purchases.parquet"
     assert duckdb.execute("select count(*) from read_parquet($p)", {"p": str(exports / "purchases.parquet")}).fetchone()[0] == 3
     assert (exports / "charts").is_dir()
+    # the morning report, made after publishing from the same warehouse, joins the night and its manifest
+    assert (exports / "morning_report.html").resolve() == current_night(exports) / "morning_report.html"
+    listed = {entry["path"] for entry in manifest["files"]}
+    assert "morning_report.html" in listed and any(path.startswith("actions/") for path in listed)
+    assert not (exports / "report").is_symlink() and (exports / "report" / "2024-01-09.html").is_file()
 
 
 def test_each_run_adds_a_night_and_only_the_newest_keep_nights_stay(tmp_path, home):

@@ -7,8 +7,10 @@ switch to it. A reader who follows `current` sees one complete night, never a mi
 publish that dies midway leaves `current` on the night before, and the next publish removes what
 it left. The newest `keep_nights` nights stay, so a reader holding one open keeps reading it.
 
-The old top-level paths (`exports/<table>.parquet`, `exports/lifecycle.duckdb`, `exports/charts`)
-are symlinks through `current`, so they follow it too.
+Files made after publishing from the same warehouse (the morning report, the action lists) are
+added to the current night with `add_to_night`. The old top-level paths (`exports/<table>.parquet`,
+`exports/lifecycle.duckdb`, `exports/charts`, `exports/morning_report.html`, ...) are symlinks
+through `current`, so they follow it too.
 """
 
 from __future__ import annotations
@@ -114,29 +116,50 @@ def copy_unpublished(unpublished: Path | None, folder: Path) -> None:
 
 
 def write_manifest(night: Night, rows: dict[str, int], as_of: date | None, warnings: list[str]) -> dict:
-    """The night's manifest, written last: a night folder with a manifest is complete. Everything
-    in the folder is flushed to disk first, so a power cut cannot leave a manifest over lost files."""
-    tables = {f"{table}.parquet": table for table in rows}
-    files = []
-    for path in sorted(p for p in night.path.rglob("*") if p.is_file()):
-        relative = path.relative_to(night.path).as_posix()
-        table = tables.get(relative)
-        files.append({"path": relative, "bytes": path.stat().st_size} | ({"table": table, "rows": rows[table]} if table else {}))
-        sync(path)
+    """The night's manifest, written last: a night folder with a manifest is complete."""
     manifest = {
         "night": night.id,
         "run_id": night.run_id,
         "as_of": as_of.isoformat() if as_of else None,
         "created_at": night.created_at.isoformat(timespec="seconds"),
-        "files": files,
+        "files": flushed_files(night.path, rows),
         "warnings": list(warnings),
     }
-    partial = night.path / f".{MANIFEST}.partial"
+    replace_manifest(night.path, manifest)
+    return manifest
+
+
+def add_to_night(exports_dir: Path, night: Path) -> dict:
+    """Record files written into the current night after it was published (the morning report and
+    the action lists, made from the same warehouse as its tables): the manifest lists them and the
+    top-level paths lead to them. Each such file is written whole under its name by its writer."""
+    manifest = read_manifest(night)
+    rows = {entry["table"]: entry["rows"] for entry in manifest["files"] if "table" in entry}
+    manifest["files"] = flushed_files(night, rows)
+    replace_manifest(night, manifest)
+    link_top_level(exports_dir)
+    return manifest
+
+
+def flushed_files(folder: Path, rows: dict[str, int]) -> list[dict]:
+    """Every file of a night with its size, and its rows where it is a table's Parquet file; each is
+    flushed to disk, so a power cut cannot leave a manifest over files that were lost."""
+    tables = {f"{table}.parquet": table for table in rows}
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        relative = path.relative_to(folder).as_posix()
+        table = tables.get(relative)
+        files.append({"path": relative, "bytes": path.stat().st_size} | ({"table": table, "rows": rows[table]} if table else {}))
+        sync(path)
+    return files
+
+
+def replace_manifest(folder: Path, manifest: dict) -> None:
+    partial = folder / f".{MANIFEST}.partial"
     partial.write_text(json.dumps(manifest, indent=2) + "\n")
     sync(partial)
-    os.replace(partial, night.path / MANIFEST)
-    sync(night.path)
-    return manifest
+    os.replace(partial, folder / MANIFEST)
+    sync(folder)
 
 
 def switch_current(exports_dir: Path, night: Night) -> None:

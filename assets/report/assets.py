@@ -6,6 +6,7 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
+from assets.publish.publishing import add_to_night, current_night
 from assets.report.building import build_report, define_action_list
 from assets.report.history import latest_run_id, record_run
 from assets.report.rendering import write_report_files
@@ -69,8 +70,9 @@ def check_results(instance: dg.DagsterInstance, run_id: str) -> pd.DataFrame:
 def morning_report(
     context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
-    """The night's report as one self-contained HTML page (exports/morning_report.html, and
-    exports/report/<as_of>.html), and one list per next best action for a CRM (exports/actions/)."""
+    """The night's report as one self-contained HTML page and one list per next best action for a
+    CRM, added to the night just published (exports/current/morning_report.html, .../actions/), and
+    the page kept for every night under exports/report/<as_of>.html."""
     settings = lifecycle_config.settings
     checks = check_results(context.instance, context.run_id)
     with warehouse.get_connection() as conn:
@@ -79,7 +81,11 @@ def morning_report(
         if night is None:
             raise dg.Failure("no night recorded in run_history yet: materialize run_history (with the tables it reads) first")
         report = build_report(conn, settings, night, checks, datetime.now())
-        files = write_report_files(conn, lifecycle_config.exports_dir, report)
+        published = current_night(lifecycle_config.published_dir)
+        if published is None:
+            raise dg.Failure("no night is published yet: materialize analyst_exports (with the tables it publishes) first")
+        files = write_report_files(conn, published, report, archive=lifecycle_config.published_dir / "report")
+        add_to_night(lifecycle_config.published_dir, published)
         lists = conn.execute("select action, count(*) as customers from action_list group by 1 order by 2 desc").df()
         conn.execute("drop table action_list")
     lists["file"] = lists["action"].map(lambda action: str(files.action_lists[action]))

@@ -55,17 +55,20 @@ def render_report(report: Report, root: str = "") -> str:
     )
 
 
-def write_report_files(conn: duckdb.DuckDBPyConnection, folder: Path, report: Report) -> ReportFiles:
+def write_report_files(
+    conn: duckdb.DuckDBPyConnection, folder: Path, report: Report, archive: Path | None = None
+) -> ReportFiles:
     """Write everything the report consists of into `folder` (the exports, or one night's folder):
     the action lists first, so the page never links to a list that is not there yet, then the data
-    dictionary, then the page itself. Each file is replaced whole. Reads the temp table `action_list`."""
+    dictionary, then the page itself, and a copy of the page into `archive` (default `folder/report`),
+    which keeps every night's. Each file is replaced whole. Reads the temp table `action_list`."""
     folder.mkdir(parents=True, exist_ok=True)
     lists = write_action_lists(conn, folder / ACTIONS, report.actions)
     dictionary = None
     if report.has_data_dictionary:
         frame = conn.execute("select * from data_dictionary").df()
         dictionary = write_text(folder / DATA_DICTIONARY, render_data_dictionary(frame, report))
-    archived = write_text(folder / "report" / f"{report.as_of}.html", render_report(report, root="../"))
+    archived = write_text((archive or folder / "report") / f"{report.as_of}.html", render_report(report, root="../"))
     page = write_text(folder / PAGE, render_report(report))
     return ReportFiles(page, archived, lists, dictionary)
 
