@@ -10,7 +10,13 @@ import sys
 
 import dagster as dg
 
-from assets.publish.publishing import CURRENT, MANIFEST, SNAPSHOT, current_night, read_manifest
+from assets.publish.publishing import (
+    CURRENT,
+    MANIFEST,
+    SNAPSHOT,
+    current_night,
+    read_manifest,
+)
 from assets.report.rendering import ACTIONS, PAGE
 from common.config import ConfigError, load_settings, outputs_home
 from common.sources import plan_sources

@@ -15,13 +15,16 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
-import yaml
 from conftest import REPO, connect, materialize, write_config
 
 from common.config import ConfigError, load_settings
-from common.resources import OperationsConfig, Warehouse, build_resources, warehouse_path
+from common.resources import (
+    OperationsConfig,
+    Warehouse,
+    build_resources,
+    warehouse_path,
+)
 from pipelines.definitions import defs
 from pipelines.sensors import alert_on_failure, new_source_files
 
@@ -336,7 +339,11 @@ def graphql(port: int, query: str) -> dict:
 
 def record_old_publish(dagster_home: Path, hours_ago: float) -> None:
     """The last night published `hours_ago`, as the run history would hold it."""
-    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.events import (
+        DagsterEvent,
+        DagsterEventType,
+        StepMaterializationData,
+    )
     from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
