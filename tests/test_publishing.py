@@ -95,6 +95,18 @@ def test_a_clean_run_publishes_one_night_and_points_current_and_the_old_paths_at
     assert not (exports / "report").is_symlink() and (exports / "report" / "2024-01-09.html").is_file()
 
 
+def test_the_morning_report_is_not_added_to_a_night_published_before_its_run(tmp_path, home):
+    config_path = small_shop(tmp_path, SHOP)
+    assert materialize(config_path, home).success
+    night = current_night(home / "exports")
+    page = (night / "morning_report.html").read_bytes()
+    result = materialize(config_path, home, selection=["run_history", "morning_report"], raise_on_error=False)
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "morning_report"
+    assert "is not published yet" in failure.event_specific_data.user_failure_data.description
+    assert current_night(home / "exports") == night and (night / "morning_report.html").read_bytes() == page
+
+
 def test_each_run_adds_a_night_and_only_the_newest_keep_nights_stay(tmp_path, home):
     config_path = small_shop(tmp_path, SHOP, publish={"keep_nights": 2})
     nights = []
@@ -106,7 +118,7 @@ def test_each_run_adds_a_night_and_only_the_newest_keep_nights_stay(tmp_path, ho
 
 
 def test_an_as_of_long_after_the_last_purchase_is_warned_about_in_the_manifest(tmp_path, home):
-    result = materialize(small_shop(tmp_path, SHOP, as_of="2024-03-01"), home)
+    result = materialize(small_shop(tmp_path, [*SHOP, "O4,C2,2024-01-07,P1,1,2.00"], as_of="2024-03-01"), home)
     assert result.success
     (warning,) = read_manifest(current_night(home / "exports"))["warnings"]
     assert "2024-03-01" in warning and "52 days after the last purchase (2024-01-09)" in warning

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -47,7 +48,7 @@ def publish_exports(
     run_id: str,
     unpublished: Path | None = None,
     as_of: date | None = None,
-    warnings: list[str] = (),
+    warnings: Sequence[str] = (),
     keep_nights: int = 7,
 ) -> dict:
     """Write the warehouse's tables, a snapshot and the files in `unpublished` as a new night, make
@@ -115,7 +116,7 @@ def copy_unpublished(unpublished: Path | None, folder: Path) -> None:
         shutil.copytree(unpublished, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp"))
 
 
-def write_manifest(night: Night, rows: dict[str, int], as_of: date | None, warnings: list[str]) -> dict:
+def write_manifest(night: Night, rows: dict[str, int], as_of: date | None, warnings: Sequence[str]) -> dict:
     """The night's manifest, written last: a night folder with a manifest is complete."""
     manifest = {
         "night": night.id,

@@ -8,7 +8,7 @@ import pandas as pd
 
 from assets.publish.publishing import add_to_night, current_night
 from assets.report.building import build_report, define_action_list
-from assets.report.history import latest_run_id, record_run
+from assets.report.history import is_published, latest_run_id, record_run
 from assets.report.rendering import write_report_files
 from common import labels
 from common.metadata import money, percent, rounded, table
@@ -82,8 +82,11 @@ def morning_report(
             raise dg.Failure("no night recorded in run_history yet: materialize run_history (with the tables it reads) first")
         report = build_report(conn, settings, night, checks, datetime.now())
         published = current_night(lifecycle_config.published_dir)
-        if published is None:
-            raise dg.Failure("no night is published yet: materialize analyst_exports (with the tables it publishes) first")
+        if not is_published(conn, published, night):
+            raise dg.Failure(
+                f"the night of run {night[:8]} is not published yet (exports/current holds "
+                f"{published.name if published else 'nothing'}): materialize analyst_exports before morning_report"
+            )
         files = write_report_files(conn, published, report, archive=lifecycle_config.published_dir / "report")
         add_to_night(lifecycle_config.published_dir, published)
         lists = conn.execute("select action, count(*) as customers from action_list group by 1 order by 2 desc").df()

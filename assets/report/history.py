@@ -67,6 +67,17 @@ def latest_run_id(conn: duckdb.DuckDBPyConnection) -> str | None:
     return latest[0] if latest else None
 
 
+def is_published(conn: duckdb.DuckDBPyConnection, night: Path | None, run_id: str) -> bool:
+    """Whether a published night holds the run's record, i.e. was published from the warehouse the
+    report is about: the report joins that night and must not be added to an older one."""
+    history = night / "run_history.parquet" if night else None
+    if history is None or not history.exists():
+        return False
+    return conn.execute(
+        "select count(*) > 0 from read_parquet($path) where run_id = $run_id", {"path": str(history), "run_id": run_id}
+    ).fetchone()[0]
+
+
 def comparison_rows(history: pd.DataFrame, run_id: str) -> tuple[dict, dict | None, dict | None]:
     """This run's row, the previous night's (the latest run with an earlier as_of) and the one from
     a month before (the latest run at least 30 days before as_of); None where there is no such run."""
