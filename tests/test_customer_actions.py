@@ -174,6 +174,7 @@ CUSTOMERS = {
     "p_inactive": ("prospect_inactive", None, None, None, None, None, None, None),
     "new_welcome": ("new", 1, 10, 100, 50, None, "2025-01-20", False),
     "new_nudge": ("new", 1, 60, 100, 50, None, "2025-01-10", False),
+    "new_nudge_untimed": ("new", 1, 60, 100, 50, None, None, False),
     "new_cross": ("new", 2, 60, 100, 50, "garden", "2025-02-01", False),
     "new_loyal": ("new", 2, 60, 100, 50, None, "2025-02-01", False),
     "back": ("reactivated", 3, 900, 100, 50, None, "2025-02-01", False),
@@ -193,6 +194,7 @@ EXPECTED_ACTIONS = {
     "p_inactive": "prospect_nurture",
     "new_welcome": "welcome_series",
     "new_nudge": "second_purchase_nudge",
+    "new_nudge_untimed": "second_purchase_nudge",
     "new_cross": "cross_sell",
     "new_loyal": "loyalty_invite",
     "back": "welcome_back",
@@ -281,6 +283,10 @@ def test_each_action_carries_its_reason_value_and_timing(actions):
     assert rows["lapsed_silent"][1:3] == (3, "mean spend per purchase day (no CLV)")
     assert rows["p_active"][1:3] == (42.0, "mean first purchase of the base")
     assert rows["new_nudge"][3] == "2025-01-10" and rows["vip"][3] == "2024-12-31"
+    assert rows["new_nudge"][0] == "one purchase, 60 days ago: nudge a second purchase by 2025-01-17"
+    # where the base shows no typical time to a second purchase there is no target date, and no null reason
+    assert rows["new_nudge_untimed"][0] == "one purchase, 60 days ago: nudge a second purchase"
+    assert rows["new_nudge_untimed"][3] == "2024-12-31"
     assert rows["p_active"][5] is False and rows["back"][5] is True
 
 

@@ -140,7 +140,9 @@ select
         when 'first_purchase_offer' then 'prospect engaged in the last days but has not bought: offer a first-purchase incentive'
         when 'prospect_nurture' then 'prospect without recent engagement: newsletter only, no paid contact'
         when 'welcome_series' then format('first purchase {} days ago: welcome series', tenure_days)
-        when 'second_purchase_nudge' then format('one purchase, {} days ago: nudge a second purchase by {}', tenure_days, expected_date)
+        -- the base may not show when second purchases come (too few of them): then no target date
+        when 'second_purchase_nudge' then format('one purchase, {} days ago: nudge a second purchase', tenure_days)
+            || coalesce(format(' by {}', expected_date), '')
         when 'cross_sell' then format('bought only {}: offer {}', bought_category, offer_category)
         when 'loyalty_invite' then format('new and already bought on {} days: invite to the loyalty programme', frequency)
         when 'welcome_back' then 'bought again after a long gap: welcome back, keep the momentum'
