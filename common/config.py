@@ -56,6 +56,8 @@ class SourceConfig(Strict):
     columns: dict[str, str] = Field(default_factory=dict)
     timestamp_format: str | None = None
     delimiter: str | None = None
+    # the encodings DuckDB's CSV reader decodes itself; others need its network-installed extension
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
     keep_exact_duplicates: bool = False  # some logs legitimately repeat a line (two identical orders)
 
 
@@ -201,6 +203,14 @@ class PublishSettings(Strict):
     keep_nights: int = Field(default=7, ge=1)
 
 
+def iana_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not an IANA time zone such as 'UTC' or 'Europe/Berlin'") from None
+    return value
+
+
 class ScheduleSettings(Strict):
     """When the nightly run starts, in which time zone, and when its exports count as late."""
 
@@ -220,11 +230,7 @@ class ScheduleSettings(Strict):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone such as 'UTC' or 'Europe/Berlin'") from None
-        return value
+        return iana_time_zone(value)
 
 
 class AlertSettings(Strict):
@@ -245,6 +251,8 @@ class Settings(Strict):
 
     as_of: date | None = None
     time_unit: Literal["day", "week"] = "day"
+    # the zone every timestamp is stored in: values with an offset are converted to it, naive ones are taken to be in it
+    timezone: str = "UTC"
     sources: Sources
     clv: ClvSettings = ClvSettings()
     chains: ChainSettings = ChainSettings()
@@ -267,6 +275,11 @@ class Settings(Strict):
                 "(leave as_of empty to use the latest purchase date)"
             )
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _data_timezone(cls, value: str) -> str:
+        return iana_time_zone(value)
 
     @cached_property
     def base_dir(self) -> Path:

@@ -152,11 +152,16 @@ def test_repeat_timing_reports_quartiles_of_days_between_purchases_and_to_the_se
 
 
 def straightforward_labels(purchases: pd.DataFrame, as_of: date, window: int = 7) -> pd.DataFrame:
-    """The chain labels computed the obvious way in pandas, independently of the SQL."""
-    days = (
-        purchases[~purchases.is_return & ~purchases.is_non_product & (purchases.order_date <= pd.Timestamp(as_of))]
-        [["customer_id", "order_date"]].drop_duplicates().sort_values(["customer_id", "order_date"])
+    """The chain labels computed the obvious way in pandas, independently of the SQL. A day whose
+    returns take back exactly what it bought is no purchase day."""
+    lines = purchases[~purchases.is_non_product & (purchases.order_date <= pd.Timestamp(as_of))]
+    net = lines.groupby(["customer_id", "order_date"]).agg(
+        bought=("is_return", lambda is_return: (~is_return).any()),
+        returned=("is_return", "any"),
+        net=("amount", "sum"),
     )
+    cancelled = net.returned & (net.net == 0)
+    days = net[net.bought & ~cancelled].reset_index()[["customer_id", "order_date"]].sort_values(["customer_id", "order_date"])
     following = days.groupby("customer_id")["order_date"].shift(-1)
     gap = (following - days.order_date).dt.days
     window_closed = days.order_date + pd.Timedelta(days=window) <= pd.Timestamp(as_of)
@@ -172,7 +177,8 @@ def test_on_online_retail_the_labels_agree_with_a_straightforward_computation(tm
     with connect(home) as conn:
         as_of = conn.execute("select as_of from analysis_scope").fetchone()[0]
         purchases = conn.execute(
-            "select customer_id, order_date::timestamp as order_date, is_return, is_non_product from purchases"
+            "select customer_id, order_date::timestamp as order_date, is_return, is_non_product, "
+            "(amount * 10000)::bigint as amount from purchases"  # in exact ten-thousandths
         ).df()
         chains = conn.execute("select customer_id, purchase_date::timestamp as purchase_date, chain_label from purchase_chains").df()
     expected = straightforward_labels(purchases, as_of)

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.ingest.checks import run_trust_checks, trust_check_specs
-from assets.ingest.loading import SourceLoad, sync_source
+from assets.ingest.loading import InputError, SourceLoad, sync_source
 from common.contracts import materialized
 from common.metadata import table
 from common.resources import LifecycleConfig, Warehouse
@@ -33,13 +33,25 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     def source_table(context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse):
         plan = lifecycle_config.plans[spec.source]
         with warehouse.get_loading_connection() as conn:
-            report = sync_source(conn, plan, lifecycle_config.run_started_at)
+            try:
+                report = sync_source(conn, plan, lifecycle_config.run_started_at)
+            except InputError as error:
+                summary, _, message = str(error).partition("\n")
+                raise dg.Failure(description=summary, metadata={"reader_message": dg.MetadataValue.text(message)}) from None
             metadata = {
                 spec.table: {"source_configured": plan.config is not None, **load_metadata(conn, spec, report)},
                 spec.quarantine_table: materialized(conn, spec.quarantine_table),
             }
+            rows_read = dict(conn.execute(
+                "select source_file, rows_read from load_audit where source = ? order by source_file", [spec.source]
+            ).fetchall())
+        empty = [name for name, rows in rows_read.items() if rows == 0]
         if plan.config is None:
             context.log.info(f"source '{spec.source}' is not configured: `{spec.table}` is empty")
+        elif spec.source == "purchases" and empty and len(empty) == len(rows_read):
+            raise dg.Failure(description=f"no rows: {' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty")
+        elif empty:
+            context.log.warning(f"source '{spec.source}': no rows in {', '.join(empty)}")
         for key in context.selected_asset_keys:
             yield dg.MaterializeResult(asset_key=key, metadata=metadata[key.to_user_string()])
         if dg.AssetKey(spec.table) in context.selected_asset_keys:
@@ -53,7 +65,7 @@ def load_metadata(conn, spec: SourceSpec, report: SourceLoad) -> dict:
         f"select reason, count(*) as rows from {quote(spec.quarantine_table)} group by reason order by rows desc"
     ).df()
     audit = conn.execute(
-        "select source_file, rows_read, rows_loaded, rows_quarantined, loaded_at from load_audit "
+        "select source_file, rows_read, rows_loaded, rows_quarantined, duplicate_of, loaded_at from load_audit "
         "where source = ? order by source_file",
         [spec.source],
     ).df()
@@ -66,6 +78,8 @@ def load_metadata(conn, spec: SourceSpec, report: SourceLoad) -> dict:
         "files_loaded": len(report.loaded),
         "files_unchanged": len(report.unchanged),
         "files_removed": len(report.removed),
+        "files_repeating_another": sum(1 for f in report.loaded if f.duplicate_of),
+        "files_read_without_sniffing": sum(1 for f in report.loaded if f.read_mode != "sniffed"),
         "full_reload": report.full_reload,
         "quarantine_reasons": table(reasons),
         "load_audit": table(audit),

@@ -1,25 +1,36 @@
 """Load a retailer's raw files into typed, canonical DuckDB tables with every input row accounted for.
 
 Each input row ends in exactly one place: the canonical table, or `<table>_quarantine` with its raw
-values and the reason. Files are tracked in `load_audit`, so a re-run skips unchanged files, loads
-new ones and replaces the rows of changed ones. DuckDB does the reading and typing; Python only
-decides which files to load.
+values and the reason. Files are tracked in `load_audit` by content hash, so a re-run skips unchanged
+files, loads new ones, replaces the rows of changed ones, and accounts a file that repeats one
+already loaded as duplicates of it. DuckDB does the reading and typing; Python decides which files
+to load and fetches the raw text of the few lines the reader could not split.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 
-from common.sources import SourcePlan, SourceSpec, literal, reader
+from common.sources import (
+    MAX_LINE_BYTES, READ_MODES, SURPLUS_COLUMN, SourcePlan, SourceSpec, is_parquet, open_text, reader,
+)
 from common.warehouse import define_table, quote, run_sql, table_exists
 
 SQL = Path(__file__).parent / "sql"
+
+
+class InputError(Exception):
+    """A file that cannot be loaded at all. The first line of the message names the file, the line
+    when the reader gave one, and the reason; the reader's own message follows whole."""
 
 
 @dataclass
@@ -28,6 +39,8 @@ class FileLoad:
     rows_read: int
     rows_loaded: int
     rows_quarantined: int
+    duplicate_of: str | None = None
+    read_mode: str = "sniffed"  # which of READ_MODES read the file
 
 
 @dataclass
@@ -41,116 +54,176 @@ class SourceLoad:
     full_reload: bool = False
 
 
+@dataclass(frozen=True)
+class Audited:
+    content_hash: str
+    fingerprint: str
+    duplicate_of: str | None
+
+
+@dataclass(frozen=True)
+class UnreadableLine:
+    line: int
+    reason: str
+    raw_line: str
+
+
 # --- loading -------------------------------------------------------------------------------------
 
 
 def sync_source(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at: datetime) -> SourceLoad:
-    """Bring one canonical table in line with its files: load new and changed files, drop removed ones."""
+    """Bring one canonical table in line with its files: load new and changed files, drop removed
+    ones. Each file is loaded in a transaction of its own, so a file that cannot be read leaves the
+    files before it loaded and its own earlier rows in place."""
     spec = plan.spec
     report = SourceLoad(spec.table)
     run_sql(conn, SQL / "macros.sql")
     run_sql(conn, SQL / "load_audit.sql")
-    run_sql(conn, SQL / "quarantine.sql", quarantine_table=quote(spec.quarantine_table))
+    run_sql(conn, f"create table if not exists {quote(spec.quarantine_table)} as\n{(SQL / 'quarantine.sql').read_text()}")
     audit = {
-        row[0]: row[1:]
-        for row in conn.execute(
-            "select source_file, size_bytes, modified_at, content_hash, config_fingerprint "
-            "from load_audit where source = ?",
+        name: Audited(*entry)
+        for name, *entry in conn.execute(
+            "select source_file, content_hash, config_fingerprint, duplicate_of from load_audit where source = ?",
             [spec.source],
         ).fetchall()
     }
-    if any(entry[3] != plan.fingerprint for entry in audit.values()):
+    if any(entry.fingerprint != plan.fingerprint for entry in audit.values()):
         forget_source(conn, spec)
         audit, report.full_reload = {}, True
-    # Created outside the load's transaction: DuckDB 2.0 loses filtered reads of a table that was
+    # Created outside a load's transaction: DuckDB 2.0 loses filtered reads of a table that was
     # created and filled in one transaction.
     if not table_exists(conn, spec.table):
         create_empty_table(conn, plan, run_started_at)
-    conn.begin()
-    try:
-        current = {str(path): path for path in plan.files}
-        for stale in sorted(audit.keys() - current.keys()):
+    current = {str(path): path for path in plan.files}
+    # A known file is unchanged when its content is: its size and modification time can stay the
+    # same while its bytes change (a copy that keeps the old time).
+    hashes = {name: file_hash(path) for name, path in current.items() if name in audit}
+    changed = {name for name, digest in hashes.items() if digest != audit[name].content_hash}
+    removed = sorted(audit.keys() - current.keys())
+    # a file that repeated another one is loaded afresh when that one goes or changes
+    changed |= {name for name, entry in audit.items() if entry.duplicate_of in changed.union(removed)}
+    for stale in removed:
+        with transaction(conn):
             forget_file(conn, spec, stale)
-            report.removed.append(stale)
+        report.removed.append(stale)
+    with session_time_zone(conn, plan.timezone):
         for name, path in current.items():
-            stat = path.stat()
-            modified_at = datetime.fromtimestamp(stat.st_mtime)
-            known = audit.get(name)
-            if known and (known[0], known[1]) == (stat.st_size, modified_at):
+            if name in audit and name not in changed:
                 report.unchanged.append(name)
                 continue
-            if known and known[2] == file_hash(path):
-                conn.execute(
-                    "update load_audit set modified_at = ? where source = ? and source_file = ?",
-                    [modified_at, spec.source, name],
-                )
-                report.unchanged.append(name)
-                continue
-            forget_file(conn, spec, name)
-            with ThreadPoolExecutor(max_workers=1) as hasher:  # hashing overlaps DuckDB's read
-                hashing = hasher.submit(file_hash, path)
-                loaded = load_file(conn, plan, path, run_started_at)
-                content_hash = hashing.result()
-            conn.execute(
-                "insert into load_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    spec.source, name, stat.st_size, modified_at, content_hash, plan.fingerprint,
-                    loaded.rows_read, loaded.rows_loaded, loaded.rows_quarantined, run_started_at,
-                ],
-            )
-            report.loaded.append(loaded)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+            report.loaded.append(load_file(conn, plan, path, run_started_at, hashes.get(name)))
     return report
 
 
-def load_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run_started_at: datetime) -> FileLoad:
-    """Stage one file, then split its rows between the table and the quarantine."""
+def load_file(
+    conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run_started_at: datetime, content_hash: str | None
+) -> FileLoad:
+    """Read one file, then, in one transaction, replace its earlier rows by its rows split between
+    the table and the quarantine, and record it in load_audit."""
     spec, name = plan.spec, str(path)
-    rejects: list[tuple] = []
-    if path.stat().st_size == 0:
-        conn.execute(f"create or replace temp view raw_rows as {empty_raw_rows(plan)}")
-    else:
-        # Read once into a temp table: its rowid is the row's position in the file, for free.
-        conn.execute(f"create or replace temp table raw_file as select * from {reader(path, plan.config, True)}")
-        conn.execute(f"create or replace temp view raw_rows as {raw_rows(plan)}")
-        if not path.name.lower().endswith(".parquet"):
-            rejects = conn.execute(
-                "select line, error_type, error_message, csv_line from ingest_rejects order by line"
-            ).fetchall()
-            conn.execute("drop table if exists ingest_rejects; drop table if exists ingest_reject_scans")
+    with ThreadPoolExecutor(max_workers=1) as hasher:  # hashing overlaps DuckDB's read
+        hashing = hasher.submit(file_hash, path) if content_hash is None else None
+        # Outside the transaction: a read that fails aborts it, and the next way of reading needs one.
+        read_mode, unreadable = read_file(conn, plan, path)
+        content_hash = hashing.result() if hashing else content_hash
+    stat = path.stat()
+    try:
+        with transaction(conn):
+            forget_file(conn, spec, name)
+            rows = conn.execute("select count(*) from raw_rows").fetchall()[0][0] + len(unreadable)
+            duplicate_of = earlier_delivery(conn, spec, content_hash) if rows else None
+            if duplicate_of:
+                loaded = 0
+                reason = f"duplicate delivery: same content as {duplicate_of}"
+                quarantined = quarantine_rows(conn, spec, name, "select source_row, ? as reason from raw_rows", [reason], run_started_at)
+                unreadable = [UnreadableLine(line.line, reason, line.raw_line) for line in unreadable]
+            else:
+                loaded, quarantined = load_rows(conn, plan, name, run_started_at, read_mode)
+            quarantined += quarantine_unreadable_lines(conn, spec, name, unreadable, run_started_at)
+            if loaded + quarantined != rows:
+                raise RuntimeError(
+                    f"{name}: read {rows} rows but {loaded} loaded + {quarantined} quarantined; nothing was committed"
+                )
+            conn.execute(
+                "insert into load_audit by name select ? as source, ? as source_file, ? as size_bytes, "
+                "? as modified_at, ? as content_hash, ? as config_fingerprint, ? as rows_read, ? as rows_loaded, "
+                "? as rows_quarantined, ? as loaded_at, ? as duplicate_of",
+                [
+                    spec.source, name, stat.st_size, datetime.fromtimestamp(stat.st_mtime), content_hash,
+                    plan.fingerprint, rows, loaded, quarantined, run_started_at, duplicate_of,
+                ],
+            )
+    finally:
+        conn.execute("drop view if exists raw_rows; drop table if exists raw_file; drop table if exists staged")
+    return FileLoad(name, rows, loaded, quarantined, duplicate_of, read_mode)
+
+
+def load_rows(
+    conn: duckdb.DuckDBPyConnection, plan: SourcePlan, name: str, run_started_at: datetime, read_mode: str
+) -> tuple[int, int]:
+    """Type the rows of `raw_rows`, then insert them into the table or the quarantine."""
+    spec, config = plan.spec, plan.config
     stage_rows(conn, plan, run_started_at)
+    if read_mode == "tolerant":
+        conn.execute(
+            "update staged set quarantine_reason = 'unreadable line (too many columns): more values than the header has' "
+            "where source_row in (select source_row from raw_rows where struct_extract(raw, ?) is not null)",
+            [SURPLUS_COLUMN],
+        )
+    if not config.keep_exact_duplicates:
+        mark_copies_of_loaded_rows(conn, plan)
     (loaded,) = conn.execute(
         f"insert into {quote(spec.table)} by name "
         f"select {canonical_columns(plan)}, ? as source_file from staged where quarantine_reason is null",
         [name],
     ).fetchall()[0]
+    quarantined = quarantine_rows(
+        conn, spec, name,
+        "select source_row, quarantine_reason as reason from staged where quarantine_reason is not null", [],
+        run_started_at,
+    )
+    return loaded, quarantined
+
+
+def quarantine_rows(
+    conn: duckdb.DuckDBPyConnection, spec: SourceSpec, name: str, reasons: str, params: list, run_started_at: datetime
+) -> int:
+    """Quarantine the rows of `raw_rows` that `reasons` (source_row, reason) names, with their raw values."""
     (quarantined,) = conn.execute(
         f"insert into {quote(spec.quarantine_table)} by name "
-        "select ? as source_file, staged.source_row, quarantine_reason as reason, "
-        "to_json(raw_rows.raw)::varchar as raw_record, ? as quarantined_at "
-        "from staged join raw_rows using (source_row) where quarantine_reason is not null",
-        [name, run_started_at],
+        "select ? as source_file, source_row, reason, to_json(raw_rows.raw)::varchar as raw_record, ? as quarantined_at "
+        f"from ({reasons}) as reasons join raw_rows using (source_row)",
+        [name, run_started_at, *params],
     ).fetchall()[0]
-    if rejects:
-        conn.executemany(
-            f"insert into {quote(spec.quarantine_table)} "
-            "(source_file, source_line, reason, raw_line, quarantined_at) values (?, ?, ?, ?, ?)",
-            [
-                [name, line, f"unreadable line ({error_type.lower()}): {message}", raw_line, run_started_at]
-                for line, error_type, message, raw_line in rejects
-            ],
-        )
-    quarantined += len(rejects)
-    rows_read = conn.execute("select count(*) from staged").fetchall()[0][0] + len(rejects)
-    conn.execute("drop table staged; drop view raw_rows; drop table if exists raw_file")
-    if loaded + quarantined != rows_read:
-        raise RuntimeError(
-            f"{name}: read {rows_read} rows but {loaded} loaded + {quarantined} quarantined; nothing was committed"
-        )
-    return FileLoad(name, rows_read, loaded, quarantined)
+    return quarantined
+
+
+def earlier_delivery(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, content_hash: str) -> str | None:
+    """The loaded file of the source with the same content, if any: the same delivery again."""
+    found = conn.execute(
+        "select min(source_file) from load_audit where source = ? and content_hash = ? and duplicate_of is null "
+        "and rows_read > 0",
+        [spec.source, content_hash],
+    ).fetchall()[0][0]
+    return found
+
+
+def mark_copies_of_loaded_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan) -> None:
+    """Quarantine staged rows that repeat a row another file already loaded, naming that file."""
+    spec = plan.spec
+    if not conn.execute(f"select exists (from {quote(spec.table)})").fetchall()[0][0]:
+        return  # the first file of the source: nothing to repeat (the usual case of a large first load)
+    conn.execute(
+        f"create or replace temp view incoming_rows as "
+        f"select {canonical_columns(plan)} from staged where quarantine_reason is null"
+    )
+    conn.execute(f"create or replace temp view loaded_rows as select * from {quote(spec.table)}")
+    conn.execute(
+        "update staged set quarantine_reason = 'exact duplicate of a row loaded from ' || copies.earlier_file "
+        f"from ({(SQL / 'copies_of_loaded_rows.sql').read_text()}) as copies "
+        "where staged.source_row = copies.source_row"
+    )
+    conn.execute("drop view incoming_rows; drop view loaded_rows")
 
 
 def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at: datetime):
@@ -163,10 +236,11 @@ def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at
             if table_exists(conn, spec.table)
             else "select null::varchar as key where false"
         )
-        conn.execute(f"create or replace temp view existing_keys as {existing}")
+        conn.execute(f"create or replace temp table existing_keys as {existing}")
     params = {
         "timestamp_format": config.timestamp_format if config else None,
-        "run_started_at": run_started_at,
+        # the run's clock on the wall of the configured zone, which stored timestamps are in
+        "run_started_at": run_started_at.astimezone(ZoneInfo(plan.timezone)).replace(tzinfo=None),
         "return_order_prefix": getattr(config, "return_order_prefix", None),
         "non_product_ids": list(getattr(config, "non_product_ids", None) or []) or [""],
         "keep_exact_duplicates": bool(config and config.keep_exact_duplicates),
@@ -177,31 +251,122 @@ def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at
     conn.execute("drop table exact_duplicates")
 
 
-def raw_rows(plan: SourcePlan) -> str:
-    """Rename the file's columns to canonical names; every value stays text for the staging SQL."""
-    fields = ", ".join(
-        f"{literal(canonical)}: "
+# --- reading -------------------------------------------------------------------------------------
+
+
+def read_file(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path) -> tuple[str, list[UnreadableLine]]:
+    """Read one file into the temp table `raw_file` and define `raw_rows` over it; return how it was
+    read and the lines the reader could not split. DuckDB's own detection is tried first; where it
+    fails (a stray line ending, an over-long line among those it samples), the dialect is spelled
+    out, and where even that fails, the file is read in DuckDB's tolerant mode."""
+    found = plan.formats.get(path)
+    if found is None:  # an empty file
+        conn.execute(f"create or replace temp view raw_rows as {empty_raw_rows(plan)}")
+        return "sniffed", []
+    modes = ("sniffed",) if is_parquet(path) else READ_MODES if found.sniffed else READ_MODES[1:]
+    failure: duckdb.Error | None = None
+    for mode in modes:
+        conn.execute("drop table if exists ingest_rejects; drop table if exists ingest_reject_scans")
+        select, params = reader(path, plan.config, found, mode, store_rejects=not is_parquet(path))
+        try:
+            # Read once into a temp table: its rowid is the row's position in the file, for free.
+            run_sql(conn, f"create or replace temp table raw_file as select * from {select}", params)
+        except duckdb.Error as error:
+            failure = error
+            continue
+        conn.execute(f"create or replace temp view raw_rows as {raw_rows(plan, mode)}")
+        unreadable = [] if is_parquet(path) else unreadable_lines(conn, path, plan.config.encoding)
+        conn.execute("drop table if exists ingest_rejects; drop table if exists ingest_reject_scans")
+        return mode, unreadable
+    raise InputError(read_failure(path, failure))
+
+
+def read_failure(path: Path, error: duckdb.Error) -> str:
+    """One line naming the file, the line and the reader's reason; then the reader's message whole."""
+    message = str(error)
+    lines = [line for line in message.splitlines() if line.strip()]
+    line = re.search(r"CSV Error on Line: (\d+)", message)
+    details = [text for text in lines[1:] if not text.startswith(("Original Line", "Possible", "*", "  "))]
+    reason = details[0] if line and details else lines[0].split(": ", 1)[-1]
+    where = f"{path}, line {line.group(1)}" if line else str(path)
+    return f"{where}: {reason}\n{message}"
+
+
+def unreadable_lines(conn: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> list[UnreadableLine]:
+    """The lines the reader rejected, each with its real line number and its raw text."""
+    rejects = run_sql(conn, SQL / "unreadable_lines.sql")
+    if not rejects:
+        return []
+    found = raw_lines(path, encoding, [position for _, position, *_ in rejects])
+    lines = []
+    for line, position, error_types, messages, csv_line in rejects:
+        number, text = found.get(position, (line, csv_line))
+        lines.append(UnreadableLine(number, f"unreadable line ({error_types}): {messages}", text))
+    return lines
+
+
+def raw_lines(path: Path, encoding: str, positions: list[int]) -> dict[int, tuple[int, str]]:
+    """The line number and raw text of the physical lines holding the given byte positions of the
+    file as DuckDB reads it (UTF-8: transcoded from other encodings). Bytes that are not text in the
+    file's encoding are kept as \\x escapes; a line is kept up to the reader's maximum line size."""
+    wanted = sorted(set(positions))
+    found: dict[int, tuple[int, str]] = {}
+    utf8 = encoding == "utf-8"
+    offset = 0
+    with open_text(path, encoding, errors="surrogateescape" if utf8 else "backslashreplace") as handle:
+        for number, text in enumerate(handle, start=1):
+            size = len(text.encode("utf-8", "surrogateescape" if utf8 else "strict"))
+            while wanted and wanted[0] < offset + size:
+                if utf8:
+                    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                found[wanted.pop(0)] = (number, text.rstrip("\r\n")[:MAX_LINE_BYTES])
+            if not wanted:
+                break
+            offset += size
+    return found
+
+
+def quarantine_unreadable_lines(
+    conn: duckdb.DuckDBPyConnection, spec: SourceSpec, name: str, lines: list[UnreadableLine], run_started_at: datetime
+) -> int:
+    if not lines:
+        return 0
+    conn.executemany(
+        f"insert into {quote(spec.quarantine_table)} "
+        "(source_file, source_line, reason, raw_line, quarantined_at) values (?, ?, ?, ?, ?)",
+        [[name, line.line, line.reason, line.raw_line, run_started_at] for line in lines],
+    )
+    return len(lines)
+
+
+def raw_rows(plan: SourcePlan, read_mode: str) -> str:
+    """Rename the file's columns to canonical names; every value stays text for the staging SQL.
+    A tolerant read keeps its surplus values in the raw record, where the loader looks for them."""
+    fields = [
+        f"{quote(canonical)} := "
         + (f"cast({quote(plan.columns[canonical])} as varchar)" if canonical in plan.columns else "null::varchar")
         for canonical in plan.spec.canonical
-    )
+    ]
     passthrough = {out: f"cast({quote(col)} as varchar)" for out, col in plan.passthrough.items()}
-    fields += "".join(f", {literal('extra_' + out)}: {value}" for out, value in passthrough.items())
+    fields += [f"{quote('extra_' + out)} := {value}" for out, value in passthrough.items()]
+    if read_mode == "tolerant":
+        fields.append(f"{quote(SURPLUS_COLUMN)} := {quote(SURPLUS_COLUMN)}")
     attributes = ""
     if plan.spec.passthrough:
-        packed = ", ".join(f"{literal(out)}: to_text({value})" for out, value in passthrough.items())
-        attributes = f", {{{packed}}} as attributes" if packed else ", null::varchar as attributes"
+        packed = ", ".join(f"{quote(out)} := to_text({value})" for out, value in passthrough.items())
+        attributes = f", struct_pack({packed}) as attributes" if packed else ", null::varchar as attributes"
     # rowids of a table created inside a transaction start at a large offset: count from the first.
     position = "rowid - (select min(rowid) from raw_file) + 1"
-    return f"select {position} as source_row, {{{fields}}} as raw{attributes} from raw_file"
+    return f"select {position} as source_row, struct_pack({', '.join(fields)}) as raw{attributes} from raw_file"
 
 
 def empty_raw_rows(plan: SourcePlan) -> str:
-    fields = ", ".join(f"{literal(canonical)}: null::varchar" for canonical in plan.spec.canonical)
+    fields = ", ".join(f"{quote(canonical)} := null::varchar" for canonical in plan.spec.canonical)
     attributes = ""
     if plan.spec.passthrough:
-        packed = ", ".join(f"{literal(out)}: null::varchar" for out in plan.passthrough)
-        attributes = f", {{{packed}}} as attributes" if packed else ", null::varchar as attributes"
-    return f"select 0::bigint as source_row, {{{fields}}} as raw{attributes} where false"
+        packed = ", ".join(f"{quote(out)} := null::varchar" for out in plan.passthrough)
+        attributes = f", struct_pack({packed}) as attributes" if packed else ", null::varchar as attributes"
+    return f"select 0::bigint as source_row, struct_pack({fields}) as raw{attributes} where false"
 
 
 def canonical_columns(plan: SourcePlan) -> str:
@@ -229,9 +394,33 @@ def forget_file(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, source_file: 
 
 def forget_source(conn: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
     """Drop everything loaded from a source, for a full reload after its config changed."""
-    conn.execute(f"drop table if exists {quote(spec.table)}")
-    conn.execute(f"delete from {quote(spec.quarantine_table)}")
-    conn.execute("delete from load_audit where source = ?", [spec.source])
+    with transaction(conn):
+        conn.execute(f"drop table if exists {quote(spec.table)}")
+        conn.execute(f"delete from {quote(spec.quarantine_table)}")
+        conn.execute("delete from load_audit where source = ?", [spec.source])
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection):
+    conn.begin()
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+@contextmanager
+def session_time_zone(conn: duckdb.DuckDBPyConnection, timezone: str):
+    """Timestamps are typed in the configured zone (see to_timestamp in macros.sql); the
+    connection's own zone is restored afterwards."""
+    (previous,) = conn.execute("select current_setting('TimeZone')").fetchall()[0]
+    conn.execute("set TimeZone = $zone", {"zone": timezone})
+    try:
+        yield
+    finally:
+        conn.execute("set TimeZone = $zone", {"zone": previous})
 
 
 def file_hash(path: Path) -> str:

@@ -1,4 +1,5 @@
--- One row per input file currently loaded: what was read and where every row went.
+-- One row per input file currently loaded: what was read and where every row went. A file with the
+-- same content as one loaded before it names that file in duplicate_of, its rows all quarantined.
 create table if not exists load_audit (
     source varchar not null,
     source_file varchar not null,
@@ -10,5 +11,9 @@ create table if not exists load_audit (
     rows_loaded bigint not null,
     rows_quarantined bigint not null,
     loaded_at timestamp not null,
+    duplicate_of varchar,
     primary key (source, source_file)
-)
+);
+
+-- a warehouse from before duplicate deliveries were recognised
+alter table load_audit add column if not exists duplicate_of varchar;

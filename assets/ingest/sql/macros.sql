@@ -5,7 +5,26 @@ create or replace temp macro to_text(raw_value) as nullif(trim(raw_value), '');
 
 -- DuckDB's cast from text to a number skips surrounding whitespace and reads a blank as null, so
 -- numbers need no trim of their own (its timestamp cast does not skip spaces after a bare date).
+-- Scores are measurements and read as doubles.
 create or replace temp macro to_number(raw_value) as try_cast(raw_value as double);
+
+-- Money and quantities are exact decimals, so a day's sums do not depend on the order of its lines
+-- and a purchase fully returned nets to exactly 0. Four places keep a hundredth of a cent (unit
+-- prices of bulk goods and fuel carry three or four); fourteen digits before the point hold any
+-- line a till prints, in any currency.
+create or replace temp macro to_decimal(raw_value) as try_cast(raw_value as decimal(18, 4));
+
+-- quantity x unit_price to four places, exact: the product is formed in 64-bit decimals where it
+-- fits (below a billion), beyond that from doubles, which still carry the four places of such a
+-- sum's 16 significant digits. The discount lowers a purchase and a return alike.
+create or replace temp macro line_total(quantity, unit_price, discount) as
+    try_cast(
+        case
+            when abs(quantity::double * unit_price::double) < 1e9 then round(quantity * unit_price, 4)
+            else try_cast(quantity::double * unit_price::double as decimal(18, 4))
+        end - sign(quantity) * abs(coalesce(discount, 0))
+        as decimal(18, 4)
+    );
 
 create or replace temp macro to_flag(raw_value) as
     case
@@ -13,12 +32,56 @@ create or replace temp macro to_flag(raw_value) as
         when lower(trim(raw_value)) in ('0', 'false', 'f', 'no', 'n') then false
     end;
 
+-- A timestamp in the configured zone, which the loader sets as the session's TimeZone: a value with
+-- an offset or Z is converted to it, a naive one is taken to be in it. 'YYYY-MM-DD HH:MM:SS' and
+-- bare dates have no room for an offset and take the plain cast, the fast path for most files.
 create or replace temp macro to_timestamp(raw_value, timestamp_format) as
     coalesce(
-        try_cast(nullif(trim(raw_value), '') as timestamp),
-        try_strptime(trim(raw_value), timestamp_format)
+        case
+            when length(trim(raw_value)) = 10 or (length(trim(raw_value)) = 19 and trim(raw_value)[17] = ':')
+                then try_cast(trim(raw_value) as timestamp)
+            else try_cast(try_cast(nullif(trim(raw_value), '') as timestamptz) as timestamp)
+        end,
+        try_strptime(trim(raw_value), timestamp_format)::timestamp
     );
+
+-- Why a row cannot be loaded: one macro per rule the sources share, each null when the row passes.
+-- The duplicate rules read two tables the loader fills for each file; these stand in until then.
+create temp table if not exists exact_duplicates (source_row bigint);
+create temp table if not exists existing_keys (key varchar);
+
+create or replace temp macro missing(value, column_name) as
+    case when is_blank(value) then 'missing ' || column_name end;
 
 -- Why a value that is present could not be read, or null when it reads fine (or is absent).
 create or replace temp macro unreadable(raw_value, parsed_value, column_name, kind) as
     case when not is_blank(raw_value) and parsed_value is null then kind || ' ' || column_name end;
+
+create or replace temp macro unreadable_number(raw_value, parsed_value, column_name) as
+    case
+        when isfinite(parsed_value) or is_blank(raw_value) then null
+        when try_cast(raw_value as double) is null then 'non-numeric ' || column_name
+        when not isfinite(try_cast(raw_value as double)) then 'non-finite ' || column_name
+        else column_name || ' out of range'
+    end;
+
+create or replace temp macro unreadable_timestamp(raw_value, parsed_value, column_name, run_started_at) as
+    coalesce(
+        unreadable(raw_value, parsed_value, column_name, 'unparseable'),
+        case when parsed_value > run_started_at then column_name || ' in the future' end
+    );
+
+create or replace temp macro required_timestamp(raw_value, parsed_value, column_name, run_started_at) as
+    coalesce(missing(raw_value, column_name), unreadable_timestamp(raw_value, parsed_value, column_name, run_started_at));
+
+-- A row that repeats an earlier line of its file (see exact_duplicates.sql), unless the source keeps them.
+create or replace temp macro exact_duplicate(row_number, keep_exact_duplicates) as
+    case when not keep_exact_duplicates and row_number in (select source_row from exact_duplicates)
+        then 'exact duplicate of an earlier row' end;
+
+-- A second row for a key: in the same file, or for a key another file already loaded.
+create or replace temp macro duplicate_key(key_value, key_name, row_number) as
+    case
+        when row_number() over (partition by key_value order by row_number) > 1 then 'duplicate ' || key_name
+        when key_value in (select key from existing_keys) then 'duplicate ' || key_name || ' (loaded from another file)'
+    end;

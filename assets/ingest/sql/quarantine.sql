@@ -1,10 +1,12 @@
--- Rows that could not be loaded, with the raw values and the reason; one table per source.
-create table if not exists {quarantine_table} (
-    source_file varchar not null,
-    source_row bigint,
-    source_line bigint,
-    reason varchar not null,
-    raw_record varchar,
-    raw_line varchar,
-    quarantined_at timestamp not null
-)
+-- Rows that could not be loaded, with the raw values and the reason; one table per source, each
+-- created with these columns (the loader names it). A row the reader split has its position
+-- (source_row) and raw_record (JSON); a line it could not split has source_line and raw_line.
+select
+    null::varchar as source_file,
+    null::bigint as source_row,
+    null::bigint as source_line,
+    null::varchar as reason,
+    null::varchar as raw_record,
+    null::varchar as raw_line,
+    null::timestamp as quarantined_at
+where false

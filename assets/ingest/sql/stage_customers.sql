@@ -15,15 +15,10 @@ checked as (
     select
         *,
         coalesce(
-            case when customer_id is null then 'missing customer_id' end,
-            unreadable(raw.registered_at, registered_at, 'registered_at', 'unparseable'),
-            case when registered_at > $run_started_at then 'registered_at in the future' end,
-            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
-                then 'exact duplicate of an earlier row' end,
-            case when row_number() over (partition by customer_id order by source_row) > 1
-                then 'duplicate customer_id' end,
-            case when customer_id in (select key from existing_keys)
-                then 'duplicate customer_id (loaded from another file)' end
+            missing(customer_id, 'customer_id'),
+            unreadable_timestamp(raw.registered_at, registered_at, 'registered_at', $run_started_at),
+            exact_duplicate(source_row, $keep_exact_duplicates),
+            duplicate_key(customer_id, 'customer_id', source_row)
         ) as quarantine_reason
     from typed
 )

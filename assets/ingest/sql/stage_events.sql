@@ -15,13 +15,10 @@ checked as (
     select
         *,
         coalesce(
-            case when customer_id is null then 'missing customer_id' end,
-            case when event_type is null then 'missing event_type' end,
-            case when is_blank(raw.event_ts) then 'missing event_ts' end,
-            unreadable(raw.event_ts, event_ts, 'event_ts', 'unparseable'),
-            case when event_ts > $run_started_at then 'event_ts in the future' end,
-            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
-                then 'exact duplicate of an earlier row' end
+            missing(customer_id, 'customer_id'),
+            missing(event_type, 'event_type'),
+            required_timestamp(raw.event_ts, event_ts, 'event_ts', $run_started_at),
+            exact_duplicate(source_row, $keep_exact_duplicates)
         ) as quarantine_reason
     from typed
 )

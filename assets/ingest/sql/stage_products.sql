@@ -15,14 +15,10 @@ checked as (
     select
         *,
         coalesce(
-            case when product_id is null then 'missing product_id' end,
-            case when category is null then 'missing category' end,
-            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
-                then 'exact duplicate of an earlier row' end,
-            case when row_number() over (partition by product_id order by source_row) > 1
-                then 'duplicate product_id' end,
-            case when product_id in (select key from existing_keys)
-                then 'duplicate product_id (loaded from another file)' end
+            missing(product_id, 'product_id'),
+            missing(category, 'category'),
+            exact_duplicate(source_row, $keep_exact_duplicates),
+            duplicate_key(product_id, 'product_id', source_row)
         ) as quarantine_reason
     from typed
 )

@@ -14,10 +14,10 @@ typed as (
         to_text(raw.store_id) as store_id,
         to_text(raw.category) as category,
         to_text(raw.channel) as channel,
-        to_number(raw.quantity) as quantity,
-        to_number(raw.unit_price) as unit_price,
-        to_number(raw.amount) as amount,
-        to_number(raw.discount) as discount,
+        to_decimal(raw.quantity) as quantity,
+        to_decimal(raw.unit_price) as unit_price,
+        to_decimal(raw.amount) as amount,
+        to_decimal(raw.discount) as discount,
         to_flag(raw.promo) as promo,
         to_flag(raw.is_return) as is_return_flag,
         to_timestamp(raw.order_ts, $timestamp_format) as order_ts
@@ -27,24 +27,23 @@ typed as (
 checked as (
     select
         *,
-        coalesce(amount, quantity * unit_price - sign(quantity) * abs(coalesce(discount, 0))) as line_amount,
+        coalesce(amount, line_total(quantity, unit_price, discount)) as line_amount,
         coalesce(
-            case when customer_id is null then 'missing customer_id' end,
-            case when is_blank(raw.order_ts) then 'missing order_ts' end,
-            unreadable(raw.order_ts, order_ts, 'order_ts', 'unparseable'),
-            case when order_ts > $run_started_at then 'order_ts in the future' end,
-            unreadable(raw.quantity, quantity, 'quantity', 'non-numeric'),
-            unreadable(raw.unit_price, unit_price, 'unit_price', 'non-numeric'),
-            unreadable(raw.amount, amount, 'amount', 'non-numeric'),
-            unreadable(raw.discount, discount, 'discount', 'non-numeric'),
+            missing(customer_id, 'customer_id'),
+            required_timestamp(raw.order_ts, order_ts, 'order_ts', $run_started_at),
+            unreadable_number(raw.quantity, quantity, 'quantity'),
+            unreadable_number(raw.unit_price, unit_price, 'unit_price'),
+            unreadable_number(raw.amount, amount, 'amount'),
+            unreadable_number(raw.discount, discount, 'discount'),
             unreadable(raw.promo, promo, 'promo', 'unrecognised flag in'),
             unreadable(raw.is_return, is_return_flag, 'is_return', 'unrecognised flag in'),
+            case when quantity is not null and unit_price is not null and line_amount is null
+                then 'amount out of range' end,
             case when line_amount is null then 'missing amount (neither amount nor quantity and unit_price)' end,
             case when quantity = 0 then 'zero quantity' end,
             case when not $keep_zero_amounts and (unit_price = 0 or line_amount = 0) then 'zero price' end,
             case when unit_price < 0 then 'negative unit_price' end,
-            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
-                then 'exact duplicate of an earlier row' end
+            exact_duplicate(source_row, $keep_exact_duplicates)
         ) as quarantine_reason
     from typed
 ),

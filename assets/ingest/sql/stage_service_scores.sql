@@ -17,17 +17,14 @@ checked as (
     select
         *,
         coalesce(
-            case when customer_id is null then 'missing customer_id' end,
-            case when is_blank(raw.score_ts) then 'missing score_ts' end,
-            unreadable(raw.score_ts, score_ts, 'score_ts', 'unparseable'),
-            case when score_ts > $run_started_at then 'score_ts in the future' end,
-            unreadable(raw.nps, nps, 'nps', 'non-numeric'),
-            unreadable(raw.csi, csi, 'csi', 'non-numeric'),
-            unreadable(raw.ces, ces, 'ces', 'non-numeric'),
+            missing(customer_id, 'customer_id'),
+            required_timestamp(raw.score_ts, score_ts, 'score_ts', $run_started_at),
+            unreadable_number(raw.nps, nps, 'nps'),
+            unreadable_number(raw.csi, csi, 'csi'),
+            unreadable_number(raw.ces, ces, 'ces'),
             case when nps not between 0 and 10 then 'nps outside 0-10' end,
             case when coalesce(nps, csi, ces) is null then 'no score (nps, csi and ces all empty)' end,
-            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
-                then 'exact duplicate of an earlier row' end
+            exact_duplicate(source_row, $keep_exact_duplicates)
         ) as quarantine_reason
     from typed
 )

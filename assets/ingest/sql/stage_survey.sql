@@ -16,13 +16,9 @@ checked as (
     select
         *,
         coalesce(
-            case when respondent_id is null then 'missing respondent_id' end,
-            case when not $keep_exact_duplicates and source_row in (select source_row from exact_duplicates)
-                then 'exact duplicate of an earlier row' end,
-            case when row_number() over (partition by respondent_id order by source_row) > 1
-                then 'duplicate respondent_id' end,
-            case when respondent_id in (select key from existing_keys)
-                then 'duplicate respondent_id (loaded from another file)' end
+            missing(respondent_id, 'respondent_id'),
+            exact_duplicate(source_row, $keep_exact_duplicates),
+            duplicate_key(respondent_id, 'respondent_id', source_row)
         ) as quarantine_reason
     from typed
 )
