@@ -111,3 +111,34 @@ def test_an_action_setting_under_its_old_section_still_runs_and_says_where_it_be
     with pytest.warns(ConfigDeprecation, match=r"'lifecycle.welcome_days' is deprecated, write it as 'actions.welcome_days'"):
         settings = load_settings(config)
     assert (settings.lifecycle.lapsed_days, settings.actions.welcome_days) == (400, 14)
+
+
+def test_a_column_named_twice_in_a_header_names_the_file_and_the_column(tmp_path):
+    config = config_with(tmp_path, {"path": "in/purchases.csv", "columns": MAPPING})
+    (tmp_path / "in" / "purchases.csv").write_text("CustomerID,InvoiceDate,Total,CustomerID\nC1,2024-01-01,9.50,C2\n")
+    message = problem(config)
+    assert f"file {tmp_path / 'in' / 'purchases.csv'} has the column 'CustomerID' more than once" in message
+    assert "(columns 1 and 4)" in message
+
+
+def test_a_timestamp_format_duckdb_cannot_parse_is_one_clear_message(tmp_path, home):
+    config = config_with(tmp_path, {"path": "in/purchases.csv", "columns": MAPPING, "timestamp_format": "%Q %Y"})
+    assert problem(config) == (
+        f"{config}: source 'purchases': timestamp_format '%Q %Y' is not a valid format "
+        "(Failed to parse format specifier %Q %Y: Unrecognized format for strftime/strptime: %Q)"
+    )
+    result = materialize(config, home, raise_on_error=False)
+    assert not result.success and not warehouse_path(home).exists()
+
+
+def test_a_timestamp_format_that_reads_none_of_the_first_values_is_a_config_error(tmp_path):
+    config = config_with(tmp_path, {"path": "in/purchases.csv", "columns": MAPPING, "timestamp_format": "%d/%m/%Y %H:%M"})
+    write_csv(tmp_path / "in" / "purchases.csv", [{**PURCHASES[0], "InvoiceDate": "2024.01.31 10:00"}])
+    message = problem(config)
+    assert "column 'order_ts': timestamp_format '%d/%m/%Y %H:%M' reads none of the first 1 values" in message
+    assert "(for example '2024.01.31 10:00')" in message
+
+
+def test_only_the_encodings_duckdb_reads_itself_are_accepted(tmp_path):
+    message = problem(config_with(tmp_path, {"path": "in/purchases.csv", "columns": MAPPING, "encoding": "cp1252"}))
+    assert "'sources.purchases.encoding'" in message and "'latin-1'" in message

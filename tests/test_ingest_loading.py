@@ -60,6 +60,16 @@ def sync_purchases(config_path: Path, conn: duckdb.DuckDBPyConnection, now: date
     return sync_source(conn, plan_sources(load_settings(config_path))["purchases"], now)
 
 
+def purchase_files(tmp_path: Path, files: dict[str, str | bytes], **purchases) -> Path:
+    """Write purchase files (text or bytes) into `in/` and a config reading that folder."""
+    folder = tmp_path / "in"
+    folder.mkdir(exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    top_level = {key: purchases.pop(key) for key in ("timezone",) if key in purchases}
+    return write_config(tmp_path, {**top_level, "sources": {"purchases": {"path": "in", **purchases}}})
+
+
 @pytest.fixture
 def messy(tmp_path):
     write_messy_folder(tmp_path / "in")

@@ -85,12 +85,14 @@ def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: Cl
             f"insufficient data: {repeat_buyers} repeat buyers, at least {settings.min_repeat_buyers} needed",
             customers, repeat_buyers,
         )
+    # Sorted: the optimizers sum over rows, and a sum's last bits depend on its order, which a
+    # group-by leaves to chance; sorted input makes a re-run fit the same parameters to the bit.
     bg_rows = conn.execute(
-        f"select frequency, recency, T, count(*) as weight from {summary_table} group by all"
+        f"select frequency, recency, T, count(*) as weight from {summary_table} group by all order by all"
     ).df()
     gg_rows = conn.execute(
         f"select frequency, monetary, count(*) as weight from {summary_table} "
-        "where frequency > 0 and monetary > 0 group by all"
+        "where frequency > 0 and monetary > 0 group by all order by all"
     ).df()
     try:
         bg_nbd, bg_log_likelihood = fit_bg_nbd(
@@ -235,7 +237,7 @@ def run_backtest(
     if not fit.ok:
         return backtest
     rows = conn.execute(
-        "select frequency, recency, T, count(*) as customers from clv_calibration_summary group by all"
+        "select frequency, recency, T, count(*) as customers from clv_calibration_summary group by all order by all"
     ).df()
     f, r, t = (rows[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
     rows["p_alive"] = fit.bg_nbd.conditional_probability_alive(f, r, t)

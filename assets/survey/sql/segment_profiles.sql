@@ -57,7 +57,8 @@ behaviour as (
             as repeat_purchase_rate,
         sum(per_customer.gross_amount) / nullif(sum(per_customer.orders), 0) as avg_order_value,
         sum(per_customer.discounted_lines) / nullif(sum(per_customer.lines), 0) as discounted_share,
-        avg(clv.clv_12m) as mean_clv_12m
+        -- in customer order: a float sum's last bits depend on the order of its terms
+        avg(clv.clv_12m order by linked.customer_id) as mean_clv_12m
     from linked
     left join per_customer using (customer_id)
     left join clv using (customer_id)
