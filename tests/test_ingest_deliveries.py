@@ -27,7 +27,7 @@ def test_a_file_delivered_again_under_another_name_is_accounted_as_duplicates_of
     config = purchase_files(tmp_path, {"2024-01.csv": JANUARY, "2024-01 (copy).csv": JANUARY})
     conn = duckdb.connect()
     sync_purchases(config, conn)
-X
+    first = str(tmp_path / "in" / "2024-01 (copy).csv")  # files load in name order: this one comes first
     assert audit(conn) == {"2024-01 (copy).csv": (2, 2, 0, None), "2024-01.csv": (2, 0, 2, "2024-01 (copy).csv")}
     assert revenue(conn) == 17.5
     assert conn.execute("select distinct reason from purchases_quarantine").fetchall() == [

@@ -425,4 +425,4 @@ def session_time_zone(conn: duckdb.DuckDBPyConnection, timezone: str):
 
 def file_hash(path: Path) -> str:
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "blake2b").hexdigest()[:32]
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:32]

@@ -16,15 +16,17 @@ create or replace temp macro to_decimal(raw_value) as try_cast(raw_value as deci
 
 -- quantity x unit_price to four places, exact: the product is formed in 64-bit decimals where it
 -- fits (below a billion), beyond that from doubles, which still carry the four places of such a
--- sum's 16 significant digits. The discount lowers a purchase and a return alike.
+-- sum's 16 significant digits. The discount lowers a purchase and a return alike. Null (so the
+-- row is quarantined) beyond 13 digits before the point; the 17-digit operands keep the
+-- subtraction in 64 bits.
 create or replace temp macro line_total(quantity, unit_price, discount) as
     try_cast(
         case
             when abs(quantity::double * unit_price::double) < 1e9 then round(quantity * unit_price, 4)
             else try_cast(quantity::double * unit_price::double as decimal(18, 4))
-        end - sign(quantity) * abs(coalesce(discount, 0))
-        as decimal(18, 4)
-    );
+        end
+        as decimal(17, 4)
+    ) - try_cast(sign(quantity) * abs(coalesce(discount, 0)) as decimal(17, 4));
 
 create or replace temp macro to_flag(raw_value) as
     case
@@ -33,13 +35,14 @@ create or replace temp macro to_flag(raw_value) as
     end;
 
 -- A timestamp in the configured zone, which the loader sets as the session's TimeZone: a value with
--- an offset or Z is converted to it, a naive one is taken to be in it. 'YYYY-MM-DD HH:MM:SS' and
--- bare dates have no room for an offset and take the plain cast, the fast path for most files.
+-- an offset or Z is converted to it, a naive one is taken to be in it. An unpadded
+-- 'YYYY-MM-DD HH:MM:SS' has no room for an offset and takes the plain cast, the fast path for
+-- most files; anything else (bare dates, padding, fractions, offsets) is trimmed and read as an
+-- instant.
 create or replace temp macro to_timestamp(raw_value, timestamp_format) as
     coalesce(
         case
-            when length(trim(raw_value)) = 10 or (length(trim(raw_value)) = 19 and trim(raw_value)[17] = ':')
-                then try_cast(trim(raw_value) as timestamp)
+            when length(raw_value) = 19 and raw_value[17] = ':' then try_cast(raw_value as timestamp)
             else try_cast(try_cast(nullif(trim(raw_value), '') as timestamptz) as timestamp)
         end,
         try_strptime(trim(raw_value), timestamp_format)::timestamp
@@ -51,19 +54,26 @@ create temp table if not exists exact_duplicates (source_row bigint);
 create temp table if not exists existing_keys (key varchar);
 
 create or replace temp macro missing(value, column_name) as
-    case when is_blank(value) then 'missing ' || column_name end;
+    case when value is null then 'missing ' || column_name end;
 
 -- Why a value that is present could not be read, or null when it reads fine (or is absent).
 create or replace temp macro unreadable(raw_value, parsed_value, column_name, kind) as
-    case when not is_blank(raw_value) and parsed_value is null then kind || ' ' || column_name end;
+    case when parsed_value is null and not is_blank(raw_value) then kind || ' ' || column_name end;
 
-create or replace temp macro unreadable_number(raw_value, parsed_value, column_name) as
+create or replace temp macro number_problem(raw_value, column_name) as
     case
-        when isfinite(parsed_value) or is_blank(raw_value) then null
         when try_cast(raw_value as double) is null then 'non-numeric ' || column_name
         when not isfinite(try_cast(raw_value as double)) then 'non-finite ' || column_name
         else column_name || ' out of range'
     end;
+
+-- A decimal that read is finite and in range; a double (a score) can be infinite or NaN.
+create or replace temp macro unreadable_decimal(raw_value, parsed_value, column_name) as
+    case when parsed_value is null and not is_blank(raw_value) then number_problem(raw_value, column_name) end;
+
+create or replace temp macro unreadable_number(raw_value, parsed_value, column_name) as
+    case when not isfinite(parsed_value) or (parsed_value is null and not is_blank(raw_value))
+        then number_problem(raw_value, column_name) end;
 
 create or replace temp macro unreadable_timestamp(raw_value, parsed_value, column_name, run_started_at) as
     coalesce(
@@ -72,7 +82,10 @@ create or replace temp macro unreadable_timestamp(raw_value, parsed_value, colum
     );
 
 create or replace temp macro required_timestamp(raw_value, parsed_value, column_name, run_started_at) as
-    coalesce(missing(raw_value, column_name), unreadable_timestamp(raw_value, parsed_value, column_name, run_started_at));
+    case
+        when parsed_value is null and is_blank(raw_value) then 'missing ' || column_name
+        else unreadable_timestamp(raw_value, parsed_value, column_name, run_started_at)
+    end;
 
 -- A row that repeats an earlier line of its file (see exact_duplicates.sql), unless the source keeps them.
 create or replace temp macro exact_duplicate(row_number, keep_exact_duplicates) as

@@ -31,10 +31,10 @@ checked as (
         coalesce(
             missing(customer_id, 'customer_id'),
             required_timestamp(raw.order_ts, order_ts, 'order_ts', $run_started_at),
-            unreadable_number(raw.quantity, quantity, 'quantity'),
-            unreadable_number(raw.unit_price, unit_price, 'unit_price'),
-            unreadable_number(raw.amount, amount, 'amount'),
-            unreadable_number(raw.discount, discount, 'discount'),
+            unreadable_decimal(raw.quantity, quantity, 'quantity'),
+            unreadable_decimal(raw.unit_price, unit_price, 'unit_price'),
+            unreadable_decimal(raw.amount, amount, 'amount'),
+            unreadable_decimal(raw.discount, discount, 'discount'),
             unreadable(raw.promo, promo, 'promo', 'unrecognised flag in'),
             unreadable(raw.is_return, is_return_flag, 'is_return', 'unrecognised flag in'),
             case when quantity is not null and unit_price is not null and line_amount is null
