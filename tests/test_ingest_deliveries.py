@@ -6,7 +6,11 @@ import shutil
 from pathlib import Path
 
 import duckdb
-from test_ingest_loading import HEADER, purchase_files, sync_purchases
+from test_ingest_loading import HEADER, NOW, purchase_files, sync_purchases
+
+from assets.ingest.loading import sync_source
+from common.config import load_settings
+from common.sources import plan_sources
 
 JANUARY = HEADER + "O1,C1,2024-01-02 10:00:00,P1,2,5.00\nO2,C2,2024-01-03 10:00:00,P2,1,7.50\n"
 FEBRUARY = HEADER + "O3,C1,2024-02-02 10:00:00,P1,1,5.00\nO1,C1,2024-01-02 10:00:00,P1,2,5.00\n"
@@ -90,3 +94,52 @@ def test_an_unchanged_file_copied_over_itself_with_a_new_time_is_not_reloaded(tm
     os.utime(path, (path.stat().st_atime + 60, path.stat().st_mtime + 60))
     report = sync_purchases(config, conn)
     assert report.loaded == [] and [Path(name).name for name in report.unchanged] == ["2024-01.csv"]
+
+
+def test_when_the_file_a_copy_repeated_changes_the_copy_is_loaded_on_its_own(tmp_path):
+    config = purchase_files(tmp_path, {"a.csv": JANUARY, "b.csv": JANUARY})
+    conn = duckdb.connect()
+    sync_purchases(config, conn)
+    (tmp_path / "in" / "a.csv").write_text(FEBRUARY)  # the file b.csv repeated now holds February
+    sync_purchases(config, conn)
+    # as from scratch: a.csv loads first, and b.csv's first line repeats a line a.csv now has
+    assert audit(conn) == {"a.csv": (2, 2, 0, None), "b.csv": (2, 1, 1, None)}
+    assert revenue(conn) == 22.5
+
+
+def test_a_copy_is_not_taken_for_a_duplicate_of_what_its_original_no_longer_holds(tmp_path):
+    config = purchase_files(tmp_path, {"b.csv": JANUARY})
+    conn = duckdb.connect()
+    sync_purchases(config, conn)
+    (tmp_path / "in" / "a.csv").write_text(JANUARY)  # a late copy, whose name sorts first
+    sync_purchases(config, conn)
+    assert audit(conn)["a.csv"] == (2, 0, 2, "b.csv")
+    (tmp_path / "in" / "b.csv").write_text(FEBRUARY)
+    sync_purchases(config, conn)
+    assert audit(conn) == {"a.csv": (2, 2, 0, None), "b.csv": (2, 1, 1, None)}
+    assert revenue(conn) == 22.5
+
+
+def test_a_line_quarantined_as_a_repeat_loads_once_the_line_it_repeated_is_gone(tmp_path):
+    config = purchase_files(tmp_path, {"2024-01.csv": JANUARY, "2024-02.csv": FEBRUARY})
+    conn = duckdb.connect()
+    sync_purchases(config, conn)
+    (tmp_path / "in" / "2024-01.csv").write_text(HEADER + "O2,C2,2024-01-03 10:00:00,P2,1,7.50\n")  # O1 corrected away
+    report = sync_purchases(config, conn)
+    assert sorted(Path(f.source_file).name for f in report.loaded) == ["2024-01.csv", "2024-02.csv"]
+    assert audit(conn)["2024-02.csv"] == (2, 2, 0, None)
+    assert revenue(conn) == 22.5
+
+
+def test_a_key_quarantined_as_loaded_from_another_file_loads_once_that_file_drops_it(tmp_path):
+    (tmp_path / "products").mkdir()
+    (tmp_path / "products" / "a.csv").write_text("product_id,category\nP1,tools\nP2,paint\n")
+    (tmp_path / "products" / "b.csv").write_text("product_id,category\nP1,garden\n")
+    config = purchase_files(tmp_path, {"p.csv": JANUARY})
+    config.write_text(config.read_text() + "  products:\n    path: products\n")
+    conn = duckdb.connect()
+    sync_source(conn, plan_sources(load_settings(config))["products"], NOW)
+    assert conn.execute("select product_id, category from products order by 1").fetchall() == [("P1", "tools"), ("P2", "paint")]
+    (tmp_path / "products" / "a.csv").write_text("product_id,category\nP2,paint\n")
+    sync_source(conn, plan_sources(load_settings(config))["products"], NOW)
+    assert conn.execute("select product_id, category from products order by 1").fetchall() == [("P1", "garden"), ("P2", "paint")]

@@ -100,26 +100,51 @@ def sync_source(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_a
     hashes = {name: file_hash(path) for name, path in current.items() if name in audit}
     changed = {name for name, digest in hashes.items() if digest != audit[name].content_hash}
     removed = sorted(audit.keys() - current.keys())
-    # a file that repeated another one is loaded afresh when that one goes or changes
-    changed |= {name for name, entry in audit.items() if entry.duplicate_of in changed.union(removed)}
+    changed |= dependent_files(conn, spec, audit, changed.union(removed))
     for stale in removed:
         with transaction(conn):
             forget_file(conn, spec, stale)
         report.removed.append(stale)
+    # Files audited with content they no longer have, until reloaded: their rows are no earlier copy.
+    conn.execute(
+        "create or replace temp table outdated_files as select unnest(?::varchar[]) as source_file", [sorted(changed)]
+    )
     with session_time_zone(conn, plan.timezone):
         for name, path in current.items():
             if name in audit and name not in changed:
                 report.unchanged.append(name)
                 continue
             report.loaded.append(load_file(conn, plan, path, run_started_at, hashes.get(name)))
+            conn.execute("delete from outdated_files where source_file = ?", [name])
+    conn.execute("drop table outdated_files")
     return report
+
+
+def dependent_files(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, audit: dict, gone: set[str]) -> set[str]:
+    """The files to load again because a file they were compared with changed or went: a copy of
+    it, a file with rows quarantined as repeating its rows, and a file with keys quarantined as
+    loaded from another file; and so on, for the files those reloads may change in turn."""
+    dependents: set[str] = set()
+    while gone:
+        found = {name for name, entry in audit.items() if entry.duplicate_of in gone}
+        found |= {
+            name for (name,) in conn.execute(
+                f"select distinct source_file from {quote(spec.quarantine_table)} "
+                "where list_contains(?, reason) or reason like '% (loaded from another file)'",
+                [[f"exact duplicate of a row loaded from {file}" for file in sorted(gone)]],
+            ).fetchall()
+        }
+        gone = found - dependents
+        dependents |= found
+    return dependents & audit.keys()
 
 
 def load_file(
     conn: duckdb.DuckDBPyConnection, plan: SourcePlan, path: Path, run_started_at: datetime, content_hash: str | None
 ) -> FileLoad:
     """Read one file, then, in one transaction, replace its earlier rows by its rows split between
-    the table and the quarantine, and record it in load_audit."""
+    the table and the quarantine, and record it in load_audit. A file with the content of one
+    already loaded is quarantined as a duplicate of it."""
     spec, name = plan.spec, str(path)
     with ThreadPoolExecutor(max_workers=1) as hasher:  # hashing overlaps DuckDB's read
         hashing = hasher.submit(file_hash, path) if content_hash is None else None
@@ -135,7 +160,9 @@ def load_file(
             if duplicate_of:
                 loaded = 0
                 reason = f"duplicate delivery: same content as {duplicate_of}"
-                quarantined = quarantine_rows(conn, spec, name, "select source_row, ? as reason from raw_rows", [reason], run_started_at)
+                quarantined = quarantine_rows(
+                    conn, spec, name, "select source_row, ? as reason from raw_rows", [reason], run_started_at
+                )
                 unreadable = [UnreadableLine(line.line, reason, line.raw_line) for line in unreadable]
             else:
                 loaded, quarantined = load_rows(conn, plan, name, run_started_at, read_mode)
@@ -200,12 +227,11 @@ def quarantine_rows(
 
 def earlier_delivery(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, content_hash: str) -> str | None:
     """The loaded file of the source with the same content, if any: the same delivery again."""
-    found = conn.execute(
+    return conn.execute(
         "select min(source_file) from load_audit where source = ? and content_hash = ? and duplicate_of is null "
-        "and rows_read > 0",
+        "and rows_read > 0 and source_file not in (select source_file from outdated_files)",
         [spec.source, content_hash],
     ).fetchall()[0][0]
-    return found
 
 
 def mark_copies_of_loaded_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan) -> None:
@@ -217,7 +243,10 @@ def mark_copies_of_loaded_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan
         f"create or replace temp view incoming_rows as "
         f"select {canonical_columns(plan)} from staged where quarantine_reason is null"
     )
-    conn.execute(f"create or replace temp view loaded_rows as select * from {quote(spec.table)}")
+    conn.execute(
+        f"create or replace temp view loaded_rows as select * from {quote(spec.table)} "
+        "where source_file not in (select source_file from outdated_files)"
+    )
     conn.execute(
         "update staged set quarantine_reason = 'exact duplicate of a row loaded from ' || copies.earlier_file "
         f"from ({(SQL / 'copies_of_loaded_rows.sql').read_text()}) as copies "
@@ -232,7 +261,8 @@ def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at
     run_sql(conn, f"create or replace temp table exact_duplicates as\n{(SQL / 'exact_duplicates.sql').read_text()}")
     if spec.key:
         existing = (
-            f"select {quote(spec.key)} as key from {quote(spec.table)}"
+            f"select {quote(spec.key)} as key from {quote(spec.table)} "
+            "where source_file not in (select source_file from outdated_files)"
             if table_exists(conn, spec.table)
             else "select null::varchar as key where false"
         )
