@@ -25,8 +25,7 @@ from dagster._core.definitions.assets.definition.assets_definition import string
 
 from common.lineage import build_order, warehouse_reads
 from common.resources import Warehouse
-from common.sources import literal
-from common.warehouse import quote
+from common.warehouse import literal, quote
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SNAPSHOT_DATABASE = "lifecycle"

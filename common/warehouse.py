@@ -106,6 +106,12 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def literal(value: str) -> str:
+    """A SQL string literal, for the few statements that take no parameters (COMMENT ON, COPY options);
+    everything else binds its values."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path, temporary: bool = False) -> None:
     """Define the SELECT in `sql_file` as `view`: for rows cheap to derive, not worth a copy. A
     temporary view belongs to the step's connection and is never published."""

@@ -16,4 +16,4 @@ create table if not exists load_audit (
 );
 
 -- a warehouse from before duplicate deliveries were recognised
-alter table load_audit add column if not exists duplicate_of varchar;
+alter table main.load_audit add column if not exists duplicate_of varchar;
