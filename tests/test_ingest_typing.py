@@ -67,13 +67,13 @@ def test_a_day_bought_and_returned_nets_to_exactly_zero_and_is_no_purchase_day(t
         days = conn.execute(
             "select purchase_date, net_amount, is_purchase_day from customer_purchase_days order by purchase_date"
         ).fetchall()
-        model_input = conn.execute("select frequency, monetary from clv_summary where customer_id = 'A'").fetchone()
+        model_input = conn.execute("select frequency, repeat_monetary from customer_rfm where customer_id = 'A'").fetchone()
     assert days == [
         (date(2024, 1, 5), Decimal("0"), False),
         (date(2024, 1, 10), Decimal("0.3"), True),
         (date(2024, 2, 10), Decimal("10"), True),
     ]
-    assert model_input == (1, 10.0)  # one repeat purchase day, worth 10.00: the cancelled day is none
+    assert model_input == (2, 10.0)  # one repeat purchase day, worth 10.00: the cancelled day is none
 
 
 @pytest.mark.parametrize(
