@@ -9,7 +9,7 @@ import pytest
 from conftest import materialize
 from test_ingest_loading import HEADER, purchase_files, sync_purchases
 
-from assets.ingest.loading import InputError
+from assets.ingest.reading import InputError
 
 LINES = [f"O{i},C{i % 7},2024-01-0{1 + i % 9} 10:00:00,P1,1,2.50" for i in range(1, 60)]
 

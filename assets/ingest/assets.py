@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.ingest.checks import run_trust_checks, trust_check_specs
-from assets.ingest.loading import InputError, SourceLoad, sync_source
+from assets.ingest.loading import SourceLoad, sync_source
+from assets.ingest.reading import InputError
 from common.contracts import materialized
 from common.metadata import table
 from common.resources import LifecycleConfig, Warehouse
