@@ -98,3 +98,7 @@ create or replace temp macro duplicate_key(key_value, key_name, row_number) as
         when row_number() over (partition by key_value order by row_number) > 1 then 'duplicate ' || key_name
         when key_value in (select key from existing_keys) then 'duplicate ' || key_name || ' (loaded from another file)'
     end;
+
+-- The sources with a key (products, customers, survey): a repeated line, else a repeated key.
+create or replace temp macro repeated_row(row_number, keep_exact_duplicates, key_value, key_name) as
+    coalesce(exact_duplicate(row_number, keep_exact_duplicates), duplicate_key(key_value, key_name, row_number));

@@ -17,8 +17,7 @@ checked as (
         coalesce(
             missing(customer_id, 'customer_id'),
             unreadable_timestamp(raw.registered_at, registered_at, 'registered_at', $run_started_at),
-            exact_duplicate(source_row, $keep_exact_duplicates),
-            duplicate_key(customer_id, 'customer_id', source_row)
+            repeated_row(source_row, $keep_exact_duplicates, customer_id, 'customer_id')
         ) as quarantine_reason
     from typed
 )

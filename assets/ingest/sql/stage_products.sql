@@ -17,8 +17,7 @@ checked as (
         coalesce(
             missing(product_id, 'product_id'),
             missing(category, 'category'),
-            exact_duplicate(source_row, $keep_exact_duplicates),
-            duplicate_key(product_id, 'product_id', source_row)
+            repeated_row(source_row, $keep_exact_duplicates, product_id, 'product_id')
         ) as quarantine_reason
     from typed
 )

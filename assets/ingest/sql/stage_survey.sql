@@ -17,8 +17,7 @@ checked as (
         *,
         coalesce(
             missing(respondent_id, 'respondent_id'),
-            exact_duplicate(source_row, $keep_exact_duplicates),
-            duplicate_key(respondent_id, 'respondent_id', source_row)
+            repeated_row(source_row, $keep_exact_duplicates, respondent_id, 'respondent_id')
         ) as quarantine_reason
     from typed
 )
