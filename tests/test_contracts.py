@@ -250,7 +250,7 @@ def test_each_parquet_file_carries_the_descriptions(published):
     )
     assert metadata["table"] == contract("customer_clv").description
     assert metadata["key"] == "customer_id"
-    assert metadata["column:p_alive"].startswith("BG/NBD probability")
+    assert metadata["column:p_alive"].startswith("probability that the customer is still active")
 
 
 def test_every_asset_in_the_ui_but_the_file_writers_has_a_contract_and_a_column_schema():
