@@ -133,11 +133,13 @@ class ChainSettings(Strict):
 
 
 class SegmentationSettings(Strict):
-    """Survey segmentation: k-means on standardized ratings, k chosen by silhouette unless fixed."""
+    """Survey segmentation: k-means on standardized ratings, k chosen by several criteria among the
+    stable ks unless fixed."""
 
     k_min: int = Field(default=2, ge=2)  # silhouette compares at least two segments
     k_max: int = Field(default=8, ge=2)
     k: int | None = Field(default=None, ge=2)
+    min_stability: float = Field(default=0.9, ge=0, le=1)  # mean bootstrap ARI for a k to count as stable
     seed: int = Field(default=42, ge=0, lt=2**32)
     center_per_respondent: bool = True  # removes each respondent's own scale-use bias
     scale_min: float = 1
