@@ -39,7 +39,7 @@ def pandas_read_csv(config: Path, home: Path, csv: Path) -> dict:
 
 def project_ingest(config: Path, home: Path, csv: Path) -> dict:
     """The project's purchases load: typing, quarantine, duplicates, audit (checks timed apart)."""
-    from assets.ingest.checks import TRUSTWORTHY, validate_table
+    from assets.ingest.checks import trustworthy, validate_table
     from assets.ingest.loading import sync_source
     from common.sources import plan_sources
     from common.config import load_settings
@@ -55,7 +55,7 @@ def project_ingest(config: Path, home: Path, csv: Path) -> dict:
         for name in plans.keys() - {"purchases"}:
             sync_source(conn, plans[name], datetime.now())  # unconfigured: empty tables for later stages
         started = time.perf_counter()
-        outcome = validate_table(conn, "purchases", TRUSTWORTHY["purchases"])
+        outcome = validate_table(conn, "purchases", trustworthy("purchases"))
         check_seconds = time.perf_counter() - started
     (load,) = report.loaded
     return {
