@@ -126,11 +126,13 @@ def project_clv_backtest(config: Path, home: Path, csv: Path) -> dict:
 def project_model_fits(config: Path, home: Path, csv: Path) -> dict:
     """Each candidate purchase model fitted alone, from scratch, on the full history's distinct rows
     (production fits only the chosen one, starting from its backtest parameters)."""
-    from assets.customer_value.modeling import read_model_input
+    from assets.customer_value.modeling import define_summary_as_of, read_model_input
     from assets.customer_value.purchase_models import MODELS
-    from pipelines.resources import warehouse_path
+    from common.config import load_settings
+    from common.resources import warehouse_path
 
     with duckdb.connect(str(warehouse_path(home)), read_only=True) as conn:
+        define_summary_as_of(conn, load_settings(config).time_unit)
         model_input = read_model_input(conn, "clv_summary")
     rows, seconds = model_input.rows, {}
     for name, model in MODELS.items():
