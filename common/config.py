@@ -102,16 +102,29 @@ class Sources(Strict):
 # Ranges: a share of customers is in (0, 1], a probability threshold in [0, 1], a number of days or
 # of customers at least 1. A value outside its range is a config error naming the key.
 
+PurchaseModelName = Literal["bg_nbd", "pareto_nbd", "mbg_nbd"]
+
 
 class ClvSettings(Strict):
-    """BG/NBD + Gamma-Gamma settings (issue: RFM and CLTV)."""
+    """CLV settings: the purchase models tried in the nightly backtest, the one in production (by default
+    the candidate with the lowest holdout error), Gamma-Gamma spend, discounting and data sufficiency."""
 
+    model: Literal["auto"] | PurchaseModelName = "auto"
+    candidates: tuple[PurchaseModelName, ...] = ("bg_nbd", "pareto_nbd", "mbg_nbd")
     annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
     holdout_fraction: float = Field(default=0.25, gt=0, lt=1)  # the rest calibrates the backtest's fit
     holdout_periods: int | None = Field(default=None, ge=1)
     penalizer: float = Field(default=0.0, ge=0)
     min_customers: int = Field(default=100, ge=1)
     min_repeat_buyers: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _model_is_a_candidate(self) -> ClvSettings:
+        if not self.candidates or len(set(self.candidates)) < len(self.candidates):
+            raise ValueError("clv.candidates must list each model at most once, and at least one")
+        if self.model != "auto" and self.model not in self.candidates:
+            raise ValueError(f"clv.model '{self.model}' is not among clv.candidates {list(self.candidates)}")
+        return self
 
 
 class ChainSettings(Strict):
@@ -122,11 +135,13 @@ class ChainSettings(Strict):
 
 
 class SegmentationSettings(Strict):
-    """Survey segmentation: k-means on standardized ratings, k chosen by silhouette unless fixed."""
+    """Survey segmentation: k-means on standardized ratings, k chosen by several criteria among the
+    stable ks unless fixed."""
 
     k_min: int = Field(default=2, ge=2)  # silhouette compares at least two segments
     k_max: int = Field(default=8, ge=2)
     k: int | None = Field(default=None, ge=2)
+    min_stability: float = Field(default=0.9, ge=0, le=1)  # mean bootstrap ARI for a k to count as stable
     seed: int = Field(default=42, ge=0, lt=2**32)
     center_per_respondent: bool = True  # removes each respondent's own scale-use bias
     scale_min: float = 1

@@ -86,29 +86,12 @@ def test_every_step_runs_after_the_steps_that_write_what_it_reads():
             assert upstream_step == step or position[upstream_step] < position[step], (upstream, table)
 
 
-# The survey_segmentation multi-asset writes survey_segments and survey_segment_quality in one step and
-# cannot yet run for one of them alone; making it subsettable is the CLV-models change in flight.
-NEEDS_SUBSETTABLE_SURVEY = "survey_segmentation cannot be subset yet (the CLV-models change makes it subsettable)"
-
-
 def upstream_selection(asset: str) -> set[dg.AssetKey]:
     """What `dagster asset materialize --select '*<asset>'` selects, resolved as the CLI does."""
     return dg.AssetSelection.from_coercible([f"*{asset}"]).resolve(GRAPH)
 
 
-def splits_survey_segmentation(asset: str) -> bool:
-    selected = {key.to_user_string() for key in upstream_selection(asset)}
-    return len(selected & {"survey_segments", "survey_segment_quality"}) == 1
-
-
-@pytest.mark.parametrize(
-    "asset",
-    [
-        pytest.param(asset, marks=pytest.mark.xfail(reason=NEEDS_SUBSETTABLE_SURVEY, raises=dg.DagsterInvalidSubsetError))
-        if splits_survey_segmentation(asset) else asset
-        for asset in ASSET_KEYS
-    ],
-)
+@pytest.mark.parametrize("asset", ASSET_KEYS)
 def test_every_asset_can_be_materialized_with_its_upstream(asset):
     """The CLI's path: resolve the selection, take the implicit job for those assets, subset it,
     and plan the run."""
@@ -250,7 +233,7 @@ def test_each_parquet_file_carries_the_descriptions(published):
     )
     assert metadata["table"] == contract("customer_clv").description
     assert metadata["key"] == "customer_id"
-    assert metadata["column:p_alive"].startswith("BG/NBD probability")
+    assert metadata["column:p_alive"].startswith("probability that the customer is still active")
 
 
 def test_every_asset_in_the_ui_but_the_file_writers_has_a_contract_and_a_column_schema():

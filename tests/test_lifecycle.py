@@ -158,3 +158,19 @@ def test_pareto_share_gini_and_abc_classes_on_a_known_distribution():
     assert classes == ["A", "A", "A", "B", "B"]
     curve = conn.execute("select top_customers_revenue_share from pareto where top_customers_percent = 100").fetchone()[0]
     assert curve == pytest.approx(1.0)
+
+
+def test_a_repeat_buyer_without_an_informative_p_alive_is_judged_by_recency_and_the_rule_says_why():
+    buyers = {**BUYERS, "repeat_without_p_alive": (["2024-01-10", "2024-02-20"], None, 12.0)}
+    conn = shop(buyers)
+    conn.execute("update customer_clv set clv_status = 'no dropout visible in the history: P(alive) not informative' "
+                 "where customer_id = 'repeat_without_p_alive'")
+    build(conn, "customer_lifecycle", lifecycle=LifecycleSettings())
+    stage, rule = conn.execute(
+        "select stage, stage_rule from customer_lifecycle where customer_id = 'repeat_without_p_alive'"
+    ).fetchone()
+    assert stage == "at_risk"
+    assert rule == (
+        "at risk: last purchase 315 days ago (more than 2.0 x the typical 41.0 days between purchases), "
+        "judged by recency as P(alive) is not available: no dropout visible in the history: P(alive) not informative"
+    )

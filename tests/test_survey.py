@@ -2,10 +2,14 @@
 
 from pathlib import Path
 
+import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from assets.survey.segmentation import prepare, segment
+from common.config import SegmentationSettings
 from conftest import REPO, connect, materialize, requires_shared_data, write_config
 
 SURVEY_AND_DOWNSTREAM = "group:ingest or group:prepare or group:customer_value or group:survey"
@@ -123,3 +127,59 @@ def test_a_configured_k_is_used_and_respondents_with_too_many_gaps_are_left_out_
     assert quality == [(3, True)]
     assert left_out == [("respondent left out: 2 of 3 answers missing or unmappable (at most 0 imputed)",)]
     assert sizes == [(3,)]
+
+
+def planted_survey(seed: int, respondents: int = 800) -> tuple[pd.DataFrame, np.ndarray]:
+    """Answers (respondent_id, customer_id, factor, rating) of five planted segments on a 1-5 scale
+    with noise of half a point: four rate three factors of their own 1.5 points above the rest, and
+    the fifth differs from the first by one point on three more factors."""
+    generator = np.random.default_rng(seed)
+    factors = generator.permutation(15)
+    profiles = np.full((5, 15), 3.0)
+    for planted in range(4):
+        profiles[planted, factors[3 * planted: 3 * planted + 3]] += 1.5
+    profiles[4] = profiles[0]
+    profiles[4, factors[12:]] += 1.0
+    truth = generator.integers(0, 5, respondents)
+    ratings = np.clip(profiles[truth] + generator.normal(0, 0.5, (respondents, 15)), 1, 5)
+    answers = pd.DataFrame({
+        "respondent_id": np.repeat(np.arange(respondents), 15), "customer_id": None,
+        "factor": np.tile([f"factor_{number:02d}" for number in range(15)], respondents), "rating": ratings.ravel(),
+    })
+    return answers, truth
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_two_close_planted_segments_are_kept_apart_where_silhouette_alone_would_merge_them(seed):
+    answers, truth = planted_survey(seed)
+    settings = SegmentationSettings()
+    result = segment(prepare(answers, settings).features, settings)
+    assert result.k == 5
+    assert adjusted_rand_score(truth, result.labels) >= 0.9
+    quality = result.criteria.set_index("k")
+    assert quality["silhouette"].idxmax() == 4  # silhouette alone merges the close pair
+    assert quality.loc[5, "preferred_by"] == "gap, stability" and quality.loc[5, "is_stable"]
+    assert quality.loc[5, "reason"].startswith("k = 5: preferred by gap, stability among the stable ks (")
+
+
+def test_the_quality_table_shows_every_criterion_for_every_k_and_why_k_was_chosen(sample_segments):
+    _, _, quality = sample_segments
+    assert quality["k"].tolist() == list(range(2, 9))
+    criteria = ["silhouette", "calinski_harabasz", "gap", "gap_se", "stability_mean_ari", "stability_min_ari", "inertia"]
+    assert quality[criteria].notna().all().all()
+    chosen = quality[quality["chosen"] == True]  # noqa: E712
+    assert chosen["reason"].tolist() == [
+        "k = 5: preferred by silhouette, calinski_harabasz, gap, stability among the stable ks (5; mean bootstrap "
+        "ARI at least 0.9)"
+    ]
+    assert quality.loc[quality["chosen"] == False, "reason"].isna().all()  # noqa: E712
+
+
+def test_each_survey_and_clv_table_can_be_built_with_just_its_upstream(tmp_path, home):
+    """Multi-assets that cannot be subset break `dagster asset materialize --select '*X'`."""
+    config_path = small_survey(tmp_path, ["R1,,1,2,3", "R2,,3,2,1"])
+    for table in ("survey_segment_profiles", "clv_model"):
+        result = materialize(config_path, home, selection=dg.AssetSelection.assets(table).upstream())
+        built = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+        assert result.success and table in built
+        assert not built & {"survey_segment_quality", "clv_backtest", "clv_model_selection_history"}

@@ -1,17 +1,23 @@
-"""Customer value: RFM scores and segments, BG/NBD + Gamma-Gamma CLV, and a backtest of the models."""
+"""Customer value: RFM scores and segments, CLV from the purchase model a nightly backtest chooses
+(BG/NBD, Pareto/NBD or MBG/NBD) and Gamma-Gamma, and the backtest's scorecard."""
 
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from assets.customer_value.modeling import (
+    append_history,
+    backtest_by_frequency,
     build_customer_clv,
+    choose_model,
     define_summary_as_of,
-    fit_models,
+    fit_production,
     load_fit,
-    model_rows,
+    model_table,
+    production_choice,
     run_backtest,
+    scorecard,
 )
 from assets.customer_value.plots import clv_distribution, frequency_recency_matrix, tracking_plot
 from common.contracts import materialized
@@ -21,6 +27,7 @@ from common.warehouse import create_table, create_table_from_frame, read_as_of
 
 SQL = Path(__file__).parent / "sql"
 VALUE_ASSET = dict(group_name="customer_value", kinds={"duckdb"})
+MODEL_COLUMNS = ["model", "status", "log_likelihood", "r", "alpha", "a", "b", "s", "beta", "p", "q", "v"]
 
 
 @dg.asset(**VALUE_ASSET)
@@ -36,27 +43,30 @@ def customer_rfm(warehouse: Warehouse) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata={**materialized(conn, "customer_rfm"), "segments": table(segments)})
 
 
-@dg.asset(**VALUE_ASSET, deps=["analysis_scope"])
+@dg.asset(**VALUE_ASSET, deps=["clv_model_selection", "analysis_scope"])
 def clv_model(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """The fitted BG/NBD and Gamma-Gamma parameters, log-likelihood, fit size and status, fitted on
-    `clv_summary`, the per-customer model input (frequency, recency, T, monetary) read off customer_rfm."""
+    """The production purchase model (chosen by the backtest's scorecard unless the config fixes it)
+    and Gamma-Gamma, refitted on `clv_summary`, the per-customer model input read off customer_rfm,
+    from the chosen model's backtest parameters."""
     settings = lifecycle_config.settings
     with warehouse.get_connection() as conn:
-        as_of = conn.execute("select as_of from analysis_scope").fetchone()[0]
+        as_of = read_as_of(conn)
         define_summary_as_of(conn, settings.time_unit)
-        fit = fit_models(conn, "clv_summary", settings.clv)
-        stored = pd.DataFrame(model_rows(fit, "production", as_of, as_of, settings.time_unit))
+        model, reason, start = production_choice(conn, settings.clv)
+        fit = fit_production(conn, settings.clv, model, reason, settings.time_unit, start)
+        stored = model_table(fit, as_of, settings.time_unit)
         create_table_from_frame(conn, "clv_model", stored)
         metadata = {
             **materialized(conn, "clv_model"),
-            "status": fit.status, "customers": fit.customers, "repeat_buyers": fit.repeat_buyers,
+            "model": model, "reason": reason, "status": fit.status,
+            "customers": fit.purchases.customers, "repeat_buyers": fit.purchases.repeat_buyers,
         }
-        if fit.ok:
+        if fit.usable:
             max_t = conn.execute("select max(T) from clv_summary").fetchone()[0]
             max_frequency = int(conn.execute("select quantile_disc(frequency, 0.99) from clv_summary").fetchone()[0])
             metadata |= {
-                "parameters": table(stored[["model", "r", "alpha", "a", "b", "p", "q", "v", "log_likelihood"]]),
-                "distinct_rows_fitted": fit.bg_rows,
+                "parameters": table(stored[[column for column in MODEL_COLUMNS if stored[column].notna().any()]]),
+                "distinct_rows_fitted": fit.purchases.distinct_rows,
                 **chart(
                     frequency_recency_matrix(fit, max(max_frequency, 5), max_t, settings.time_unit, "expected"),
                     "clv_frequency_recency", "Expected purchases by frequency and recency", lifecycle_config.exports_dir,
@@ -71,14 +81,15 @@ def clv_model(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.Mat
 
 @dg.asset(**VALUE_ASSET, deps=[clv_model])
 def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Per customer: P(alive) (null for one-time buyers, for whom BG/NBD always says 1), expected
-    purchases in 30/90/365 days, expected order value, 12-month discounted CLV, decile and value tier."""
+    """Per customer: P(alive) (null for one-time buyers, and for everyone when the model's status says
+    it is not informative), expected purchases in 30/90/365 days, expected order value, 12-month
+    (12 x 30 days) discounted CLV, decile and value tier."""
     settings = lifecycle_config.settings
     with warehouse.get_connection() as conn:
         fit = load_fit(conn)
         build_customer_clv(conn, fit, settings.time_unit, settings.clv)
-        metadata = {**materialized(conn, "customer_clv"), "status": fit.status}
-        if fit.ok:
+        metadata = {**materialized(conn, "customer_clv"), "model": fit.purchases.model, "status": fit.status}
+        if fit.usable:
             tiers = conn.execute(
                 "select value_tier, count(*) as customers, round(sum(clv_12m), 2) as clv_12m "
                 "from customer_clv group by 1 order by max(clv_12m) desc"
@@ -93,29 +104,38 @@ def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(**VALUE_ASSET, deps=["analysis_scope"])
-def clv_backtest(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """The models refitted with the last part of the history held out: predicted against actual
-    repeat purchases in total and by calibration frequency, error, correlation, and how many of
-    the customers predicted active bought."""
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("clv_backtest", deps=["analysis_scope"], **VALUE_ASSET),
+        dg.AssetSpec("clv_model_selection", deps=["analysis_scope"], **VALUE_ASSET),
+        dg.AssetSpec("clv_model_selection_history", deps=["analysis_scope"], **VALUE_ASSET),
+    ],
+    can_subset=True,
+)
+def clv_backtest(context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse):
+    """Every candidate purchase model refitted with the last part of the history held out and scored
+    on it; the scorecard chooses the production model. Each of the three tables can be built alone."""
     settings = lifecycle_config.settings
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.get_connection() as conn:
         first, as_of = conn.execute("select first_order_date, as_of from analysis_scope").fetchone()
         backtest = run_backtest(conn, settings.clv, first, as_of, settings.time_unit)
-        frame = backtest.by_frequency if backtest.by_frequency is not None else pd.DataFrame(
-            {"calibration_frequency": ["all"], "customers": [backtest.fit.customers],
-             "predicted_purchases": [None], "actual_purchases": [None],
-             "mean_predicted": [None], "mean_actual": [None]}
-        ).astype({"predicted_purchases": float, "actual_purchases": float, "mean_predicted": float, "mean_actual": float})
-        frame = frame.assign(calibration_end=backtest.cutoff, holdout_days=backtest.holdout_days, status=backtest.fit.status)
-        create_table_from_frame(conn, "clv_backtest", frame)
-        stored = materialized(conn, "clv_backtest")
-    metadata = {**stored, "status": backtest.fit.status, "calibration_end": str(backtest.cutoff), "holdout_days": backtest.holdout_days}
-    if backtest.fit.ok:
-        metadata |= {
-            **{name: float(value) for name, value in backtest.scores.items() if pd.notna(value)},
-            "by_calibration_frequency": table(backtest.by_frequency),
-            **chart(tracking_plot(backtest.tracking), "clv_backtest_tracking", "Backtest tracking", lifecycle_config.exports_dir),
-        }
-    return dg.MaterializeResult(metadata=metadata)
-
+        chosen, reasons = choose_model(backtest, settings.clv)
+        card = scorecard(backtest, chosen, reasons)
+        metadata = {"chosen": chosen, "calibration_end": str(backtest.cutoff), "holdout_days": backtest.holdout_days,
+                    **({"note": backtest.note} if backtest.note else {})}
+        if "clv_backtest" in selected:
+            create_table_from_frame(conn, "clv_backtest", backtest_by_frequency(backtest))
+            tracking = {} if backtest.tracking is None else chart(
+                tracking_plot(backtest.tracking), "clv_backtest_tracking", "Backtest tracking", lifecycle_config.exports_dir)
+            yield dg.MaterializeResult(asset_key="clv_backtest",
+                                       metadata={**materialized(conn, "clv_backtest"), **metadata, **tracking})
+        if "clv_model_selection" in selected:
+            create_table_from_frame(conn, "clv_model_selection", card)
+            shown = card[["model", "status", "total_error_pct", "mae", "correlation", "chosen", "reason"]]
+            yield dg.MaterializeResult(asset_key="clv_model_selection",
+                                       metadata={**materialized(conn, "clv_model_selection"), "scorecard": table(shown), **metadata})
+        if "clv_model_selection_history" in selected:
+            append_history(conn, card, datetime.now())
+            yield dg.MaterializeResult(asset_key="clv_model_selection_history",
+                                       metadata=materialized(conn, "clv_model_selection_history"))

@@ -1,34 +1,38 @@
-"""BG/NBD and Gamma-Gamma customer-lifetime-value models (via `lifetimes`), fitted and evaluated on
-distinct input rows so that millions of customers cost what a few hundred thousand rows cost.
+"""Customer-lifetime-value models fitted and evaluated on distinct input rows, so that millions of
+customers cost what a few hundred thousand rows cost.
 
-The per-customer model input is built in SQL. Python fits on the distinct (frequency, recency, T)
-rows with their counts as weights, and evaluates the expensive part of the predictions once per
-distinct (frequency, T); DuckDB joins it back and applies each customer's P(alive).
+The per-customer model input is built in SQL. Python fits a purchase model (purchase_models.py) on
+the distinct (frequency, recency, T) rows with their counts as weights and Gamma-Gamma on the
+distinct (frequency, monetary) rows, and evaluates predictions once per distinct (frequency, T) and
+(frequency, recency); DuckDB joins them back to each customer. Every night the backtest fits every
+candidate model with the end of the history held out and scores it; production runs the candidate
+with the lowest holdout error, unless the config fixes the model.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter
-from scipy.special import hyp2f1
+from lifetimes import GammaGammaFitter
 
-from assets.customer_value.bgnbd import BgNbdFitError, fit_bg_nbd
 from assets.customer_value.gamma_gamma import GammaGammaFitError, fit_gamma_gamma
+from assets.customer_value.likelihood import FitError
+from assets.customer_value.purchase_models import MODELS, PurchaseModel
 from common.config import ClvSettings
-from common.warehouse import create_table, create_temp_table, create_view
+from common.warehouse import create_table, create_temp_table, create_view, quote, row_count, run_sql, table_exists
 
 SQL = Path(__file__).parent / "sql"
 HORIZON_MONTHS = 12
-DAYS_PER_MONTH = 30  # lifetimes' convention for monthly CLV steps
+DAYS_PER_MONTH = 30  # lifetimes' convention for monthly CLV steps: clv_12m covers 360 days
 PREDICTION_DAYS = (30, 90, 365)
+PURCHASE_PARAMETERS = ("r", "alpha", "a", "b", "s", "beta")
+# the busiest three months at least this many times the quietest three (trend removed): seasonal
+SEASONAL_PEAK_RATIO = 1.25
 
 
 def days_per_unit(time_unit: str) -> float:
@@ -36,20 +40,89 @@ def days_per_unit(time_unit: str) -> float:
 
 
 @dataclass
-class ClvFit:
-    """A fitted pair of models, or the reason there is none."""
+class ModelInput:
+    """A model input table as the fits read it: distinct (frequency, recency, T) rows and their counts."""
 
+    customers: int
+    repeat_buyers: int
+    rows: pd.DataFrame
+
+
+def read_model_input(conn: duckdb.DuckDBPyConnection, table: str) -> ModelInput:
+    # Sorted: the optimizers sum over rows, and a sum's last bits depend on its order, which a
+    # group-by leaves to chance; sorted input makes a re-run fit the same parameters to the bit.
+    rows = conn.execute(
+        f"select frequency, recency, T, count(*) as weight from {quote(table)} group by all order by all"
+    ).df()
+    weight = rows["weight"]
+    return ModelInput(int(weight.sum()), int(weight[rows["frequency"] > 0].sum()), rows)
+
+
+@dataclass
+class PurchaseFit:
+    """One purchase model fitted on one model input, or the reason there is none. A usable fit whose
+    status is not `ok` still predicts purchases, but its P(alive) is not informative."""
+
+    model: str
     status: str
-    customers: int = 0
-    repeat_buyers: int = 0
-    bg_nbd: BetaGeoFitter | None = None
-    gamma_gamma: GammaGammaFitter | None = None
-    bg_rows: int = 0
-    gg_rows: int = 0
-    log_likelihood: dict[str, float] = field(default_factory=dict)
+    customers: int
+    repeat_buyers: int
+    distinct_rows: int
+    params: dict[str, float] | None = None
+    log_likelihood: float | None = None
 
     @property
-    def ok(self) -> bool:
+    def usable(self) -> bool:
+        return self.params is not None
+
+    @property
+    def purchase_model(self) -> PurchaseModel:
+        return MODELS[self.model]
+
+
+def fit_purchases(
+    model: str, model_input: ModelInput, settings: ClvSettings, time_unit: str, start: dict | None = None
+) -> PurchaseFit:
+    """Fit one purchase model unless the data cannot support it (from `start`, an earlier fit's
+    parameters, if given), and judge what its P(alive) says."""
+    fit = PurchaseFit(model, "", model_input.customers, model_input.repeat_buyers, len(model_input.rows))
+    if model_input.customers < settings.min_customers:
+        return replace(fit, status=f"insufficient data: {model_input.customers} customers, "
+                                   f"at least {settings.min_customers} needed")
+    if model_input.repeat_buyers < settings.min_repeat_buyers:
+        return replace(fit, status=f"insufficient data: {model_input.repeat_buyers} repeat buyers, "
+                                   f"at least {settings.min_repeat_buyers} needed")
+    rows = model_input.rows
+    try:
+        fitted = MODELS[model].fit(rows["frequency"], rows["recency"], rows["T"], rows["weight"], settings.penalizer, start)
+    except FitError as error:
+        return replace(fit, status=str(error))
+    span = float(rows["T"].max())
+    status = MODELS[model].verdict(fitted, span, round(span * days_per_unit(time_unit)))
+    return replace(fit, status=status, params=fitted.params, log_likelihood=fitted.log_likelihood)
+
+
+@dataclass
+class ClvFit:
+    """The production models: the chosen purchase model and Gamma-Gamma, and why that model."""
+
+    purchases: PurchaseFit
+    reason: str
+    gamma_gamma: GammaGammaFitter | None = None
+    spend_rows: int = 0
+    spend_log_likelihood: float | None = None
+    spend_status: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.purchases.usable and self.gamma_gamma is not None
+
+    @property
+    def status(self) -> str:
+        return self.spend_status or self.purchases.status
+
+    @property
+    def p_alive_informative(self) -> bool:
         return self.status == "ok"
 
 
@@ -70,57 +143,59 @@ def define_summary_as_of(conn: duckdb.DuckDBPyConnection, time_unit: str) -> Non
     create_view(conn, "clv_summary", SQL / "clv_summary_as_of.sql", temporary=True)
 
 
-def fit_models(conn: duckdb.DuckDBPyConnection, summary_table: str, settings: ClvSettings) -> ClvFit:
-    """Fit BG/NBD on distinct (frequency, recency, T) rows and Gamma-Gamma on distinct (frequency,
+def production_choice(conn: duckdb.DuckDBPyConnection, settings: ClvSettings) -> tuple[str, str, dict | None]:
+    """The purchase model to run in production, why, and its parameters fitted in the backtest (to
+    start the production fit from, when the scorecard has them): the config's model, or the
+    scorecard's choice."""
+    scored = table_exists(conn, "clv_model_selection")
+    if settings.model == "auto" and not scored:
+        raise RuntimeError("clv.model is auto but clv_model_selection has not been built: materialize it first")
+    card = conn.execute("select * from clv_model_selection").df().set_index("model") if scored else pd.DataFrame()
+    if settings.model != "auto":
+        model, reason = settings.model, f"fixed by config (clv.model: {settings.model})"
+    else:
+        model = card.index[card["chosen"]][0]
+        reason = f"chosen by the backtest to {card.loc[model, 'holdout_end']:%Y-%m-%d}: {card.loc[model, 'reason']}"
+    names = MODELS[model].parameters
+    start = card.loc[model, list(names)].astype(float).to_dict() if model in card.index else None
+    return model, reason, start if start and not np.isnan(list(start.values())).any() else None
+
+
+def fit_production(
+    conn: duckdb.DuckDBPyConnection, settings: ClvSettings, model: str, reason: str, time_unit: str,
+    start: dict | None = None,
+) -> ClvFit:
+    """Fit the chosen purchase model on `clv_summary`, and Gamma-Gamma on the distinct (frequency,
     monetary) rows of repeat buyers with positive value, each with its count as weight.
-    Log-likelihoods are in the configured time unit (lifetimes reports BG/NBD's on rescaled time)."""
-    customers, repeat_buyers = conn.execute(
-        f"select count(*), count(*) filter (where frequency > 0) from {summary_table}"
-    ).fetchall()[0]
-    if customers < settings.min_customers:
-        return ClvFit(f"insufficient data: {customers} customers, at least {settings.min_customers} needed",
-                      customers, repeat_buyers)
-    if repeat_buyers < settings.min_repeat_buyers:
-        return ClvFit(
-            f"insufficient data: {repeat_buyers} repeat buyers, at least {settings.min_repeat_buyers} needed",
-            customers, repeat_buyers,
-        )
-    # Sorted: the optimizers sum over rows, and a sum's last bits depend on its order, which a
-    # group-by leaves to chance; sorted input makes a re-run fit the same parameters to the bit.
-    bg_rows = conn.execute(
-        f"select frequency, recency, T, count(*) as weight from {summary_table} group by all order by all"
-    ).df()
-    gg_rows = conn.execute(
-        f"select frequency, monetary, count(*) as weight from {summary_table} "
+    Log-likelihoods are in the configured time unit."""
+    model_input = read_model_input(conn, "clv_summary")
+    fit = ClvFit(fit_purchases(model, model_input, settings, time_unit, start), reason)
+    if not fit.purchases.usable:
+        return fit
+    spend = conn.execute(
+        "select frequency, monetary, count(*) as weight from clv_summary "
         "where frequency > 0 and monetary > 0 group by all order by all"
     ).df()
     try:
-        bg_nbd, bg_log_likelihood = fit_bg_nbd(
-            bg_rows["frequency"], bg_rows["recency"], bg_rows["T"], bg_rows["weight"], settings.penalizer
-        )
-    except BgNbdFitError as error:
-        return ClvFit(str(error), customers, repeat_buyers)
-    try:
-        gamma_gamma, gg_log_likelihood = fit_gamma_gamma(
-            gg_rows["frequency"], gg_rows["monetary"], gg_rows["weight"], settings.penalizer
-        )
+        gamma_gamma, log_likelihood = fit_gamma_gamma(spend["frequency"], spend["monetary"], spend["weight"], settings.penalizer)
     except GammaGammaFitError as error:
-        return ClvFit(str(error), customers, repeat_buyers)
-    log_likelihood = {"bg_nbd": bg_log_likelihood, "gamma_gamma": gg_log_likelihood}
-    return ClvFit("ok", customers, repeat_buyers, bg_nbd, gamma_gamma, len(bg_rows), len(gg_rows), log_likelihood)
+        return replace(fit, spend_status=str(error))
+    return replace(fit, gamma_gamma=gamma_gamma, spend_rows=len(spend), spend_log_likelihood=log_likelihood)
 
 
 def predict_if_alive(fit: ClvFit, pairs: pd.DataFrame, time_unit: str, annual_discount_rate: float) -> pd.DataFrame:
     """Per distinct (frequency, T): the expected purchases over 30/90/365 days of a customer still
-    alive, and the discounted expected purchases of the next 12 months. BG/NBD's expectation is this
-    times P(alive), which is the only part that depends on recency (see `customer_clv.sql`)."""
+    alive, the discounted expected purchases of the next 12 months of 30 days, and the terms of
+    P(alive) that depend on T. The model's expectation is this times P(alive) (see `customer_clv.sql`)."""
+    model, params = fit.purchases.purchase_model, fit.purchases.params
     unit = days_per_unit(time_unit)
     x, age = (pairs[column].to_numpy(dtype=float) for column in ("frequency", "T"))
-    horizons = sorted({*PREDICTION_DAYS, *(month * DAYS_PER_MONTH for month in range(1, HORIZON_MONTHS + 1))})
-    expected = purchases_if_alive(fit.bg_nbd, horizons, unit, x, age)
+    days = sorted({*PREDICTION_DAYS, *(month * DAYS_PER_MONTH for month in range(1, HORIZON_MONTHS + 1))})
+    expected = dict(zip(days, model.purchases_if_alive(params, [span / unit for span in days], x, age)))
     predicted = pairs[["frequency", "T"]].copy()
-    for days in PREDICTION_DAYS:
-        predicted[f"purchases_if_alive_{days}d"] = expected[days]
+    predicted["alive_term"], predicted["dropout_term_age"] = model.alive_terms(params, x, age)
+    for span in PREDICTION_DAYS:
+        predicted[f"purchases_if_alive_{span}d"] = expected[span]
     monthly_rate = (1 + annual_discount_rate) ** (1 / 12) - 1
     discounted, previous = np.zeros(len(pairs)), np.zeros(len(pairs))
     for month in range(1, HORIZON_MONTHS + 1):
@@ -131,79 +206,59 @@ def predict_if_alive(fit: ClvFit, pairs: pd.DataFrame, time_unit: str, annual_di
     return predicted
 
 
-def purchases_if_alive(model: BetaGeoFitter, days: list[int], unit: float, x, age) -> dict[int, np.ndarray]:
-    """The numerator of BG/NBD's expected repeat purchases within each horizon (equation 10 of Fader,
-    Hardie & Lee 2005, as lifetimes' `conditional_expected_number_of_purchases_up_to_time` computes
-    it): a function of frequency and age only. SciPy releases the GIL in `hyp2f1`, so the horizons
-    run on all cores."""
-    r, alpha, a, b = (float(model.params_[name]) for name in ("r", "alpha", "a", "b"))
-    x, age = np.asarray(x, dtype=float), np.asarray(age, dtype=float)
-
-    def up_to(horizon: int) -> np.ndarray:
-        span = horizon / unit
-        hyp_a, hyp_b, hyp_c, z = r + x, b + x, a + b + x - 1, span / (alpha + age + span)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ln_hyp = np.log(hyp2f1(hyp_a, hyp_b, hyp_c, z))
-            # where the series overflows, Euler's transformation of the same function
-            ln_hyp_alt = np.log(hyp2f1(hyp_c - hyp_a, hyp_c - hyp_b, hyp_c, z)) + (hyp_c - hyp_a - hyp_b) * np.log(1 - z)
-        ln_hyp = np.where(np.isinf(ln_hyp), ln_hyp_alt, ln_hyp)
-        return (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + age) / (alpha + age + span))))
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        return dict(zip(days, pool.map(up_to, days)))
-
-
-def expected_purchases(model: BetaGeoFitter, days: list[int], unit: float, f, t, p_alive) -> dict[int, np.ndarray]:
-    """BG/NBD expected repeat purchases within each horizon per (frequency, T) row with its P(alive):
-    the purchases of a living customer, evaluated once per distinct (frequency, T) pair (a few
-    thousand for millions of customers), times P(alive)."""
-    f, t, p_alive = (np.asarray(values, dtype=float) for values in (f, t, p_alive))
-    pairs = pd.DataFrame({"f": f, "t": t}).groupby(["f", "t"], sort=False)
-    pair_of_row = pairs.ngroup().to_numpy()
-    x, age = np.empty(pairs.ngroups), np.empty(pairs.ngroups)
-    x[pair_of_row], age[pair_of_row] = f, t
-    if_alive = purchases_if_alive(model, days, unit, x, age)
-    return {horizon: if_alive[horizon][pair_of_row] * p_alive for horizon in days}
-
-
 def build_customer_clv(conn: duckdb.DuckDBPyConnection, fit: ClvFit, time_unit: str, settings: ClvSettings) -> int:
     """`customer_clv` from `clv_summary`: model numbers when the fit is usable, else nulls and the reason."""
     define_summary_as_of(conn, time_unit)
-    if not fit.ok:
+    if not fit.usable:
         return create_table(conn, "customer_clv", SQL / "customer_clv_unavailable.sql", {"status": fit.status})
-    pairs = conn.execute("select distinct frequency, T from clv_summary").df()
-    conn.register("clv_predictions_if_alive", predict_if_alive(fit, pairs, time_unit, settings.annual_discount_rate))
-    parameters = {**fit.bg_nbd.params_.to_dict(), **fit.gamma_gamma.params_.to_dict()}
-    conn.register("clv_parameters", pd.DataFrame([parameters]))
+    model, params = fit.purchases.purchase_model, fit.purchases.params
+    age_pairs = conn.execute("select distinct frequency, T from clv_summary").df()
+    recency_pairs = conn.execute("select distinct frequency, recency from clv_summary").df()
+    recency_pairs["dropout_term_recency"] = model.recency_term(params, recency_pairs["frequency"], recency_pairs["recency"])
+    conn.register("clv_predictions_if_alive", predict_if_alive(fit, age_pairs, time_unit, settings.annual_discount_rate))
+    conn.register("clv_recency_terms", recency_pairs)
+    conn.register("clv_parameters", pd.DataFrame([fit.gamma_gamma.params_.to_dict()]))
     try:
-        return create_table(conn, "customer_clv", SQL / "customer_clv.sql")
+        return create_table(conn, "customer_clv", SQL / "customer_clv.sql",
+                            {"status": fit.status, "p_alive_informative": fit.p_alive_informative})
     finally:
-        conn.unregister("clv_predictions_if_alive")
-        conn.unregister("clv_parameters")
+        for name in ("clv_predictions_if_alive", "clv_recency_terms", "clv_parameters"):
+            conn.unregister(name)
 
 
-def model_rows(fit: ClvFit, purpose: str, as_of: date, cutoff: date, time_unit: str) -> list[dict]:
-    """Rows of `clv_model`: one per model and purpose, with parameters, fit size and status."""
-    rows = []
-    for model in ("bg_nbd", "gamma_gamma"):
-        fitted = getattr(fit, model)
-        params = fitted.params_.to_dict() if fitted is not None else {}
-        rows.append(
-            {
-                "model": model,
-                "purpose": purpose,
-                "status": fit.status,
-                "as_of": as_of,
-                "calibration_end": cutoff,
-                "time_unit": time_unit,
-                "customers": fit.customers,
-                "repeat_buyers": fit.repeat_buyers,
-                "distinct_rows": fit.bg_rows if model == "bg_nbd" else fit.gg_rows,
-                "log_likelihood": fit.log_likelihood.get(model),
-                **{name: params.get(name) for name in ("r", "alpha", "a", "b", "p", "q", "v")},
-            }
-        )
-    return rows
+def model_table(fit: ClvFit, as_of: date, time_unit: str) -> pd.DataFrame:
+    """`clv_model`: the production purchase model and Gamma-Gamma, with parameters, fit size, status
+    and why this purchase model."""
+    purchases = fit.purchases
+    spend = fit.gamma_gamma.params_.to_dict() if fit.gamma_gamma is not None else {}
+    common = {"purpose": "production", "status": fit.status, "reason": fit.reason, "as_of": as_of,
+              "calibration_end": as_of, "time_unit": time_unit,
+              "customers": purchases.customers, "repeat_buyers": purchases.repeat_buyers}
+    empty = dict.fromkeys((*PURCHASE_PARAMETERS, "p", "q", "v"))
+    return pd.DataFrame([
+        {"model": purchases.model, **common, "distinct_rows": purchases.distinct_rows,
+         "log_likelihood": purchases.log_likelihood, **empty, **(purchases.params or {})},
+        {"model": "gamma_gamma", **common, "distinct_rows": fit.spend_rows,
+         "log_likelihood": fit.spend_log_likelihood, **empty, **spend},
+    ]).astype({column: float for column in ("log_likelihood", *empty)})
+
+
+def load_fit(conn: duckdb.DuckDBPyConnection) -> ClvFit:
+    """The models as stored in `clv_model`, ready to predict without refitting."""
+    stored = conn.execute("select * from clv_model where purpose = 'production'").df().set_index("model")
+    spend_row = stored.loc["gamma_gamma"]
+    purchase_row = stored.drop(index="gamma_gamma").iloc[0]
+    model = str(purchase_row.name)
+    params = {name: float(purchase_row[name]) for name in MODELS[model].parameters}
+    usable = not np.isnan(list(params.values())).any()
+    purchases = PurchaseFit(model, str(purchase_row["status"]), int(purchase_row["customers"]),
+                            int(purchase_row["repeat_buyers"]), int(purchase_row["distinct_rows"]),
+                            params if usable else None)
+    fit = ClvFit(purchases, str(purchase_row["reason"]))
+    if usable and pd.notna(spend_row["p"]):
+        fit.gamma_gamma = GammaGammaFitter()
+        fit.gamma_gamma.params_ = pd.Series({name: float(spend_row[name]) for name in ("p", "q", "v")})
+    return fit
 
 
 # --- backtest ---------------------------------------------------------------------------------------
@@ -211,12 +266,16 @@ def model_rows(fit: ClvFit, purpose: str, as_of: date, cutoff: date, time_unit: 
 
 @dataclass
 class Backtest:
-    fit: ClvFit
+    """Every candidate refitted with the holdout hidden and, where it could be fitted, scored on it."""
+
     cutoff: date
+    as_of: date
     holdout_days: int
-    by_frequency: pd.DataFrame | None = None
-    tracking: pd.DataFrame | None = None
-    scores: dict[str, float] = field(default_factory=dict)
+    fits: list[PurchaseFit]
+    note: str | None = None
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per scored candidate
+    by_frequency: pd.DataFrame = field(default_factory=pd.DataFrame)  # per scored candidate and frequency
+    tracking: pd.DataFrame | None = None  # days_after_cutoff, actual, one column per scored candidate
 
 
 def holdout_days(settings: ClvSettings, first_order_date: date, as_of: date, time_unit: str) -> int:
@@ -228,42 +287,52 @@ def holdout_days(settings: ClvSettings, first_order_date: date, as_of: date, tim
 def run_backtest(
     conn: duckdb.DuckDBPyConnection, settings: ClvSettings, first_order_date: date, as_of: date, time_unit: str
 ) -> Backtest:
-    """Refit with the last holdout period hidden, then compare predicted and actual repeat purchases."""
+    """Refit every candidate with the last holdout period hidden, then compare its predicted repeat
+    purchases in the holdout with the actual ones."""
     held_out = holdout_days(settings, first_order_date, as_of, time_unit)
     cutoff = as_of - timedelta(days=held_out)
     build_summary(conn, "clv_calibration_summary", cutoff, time_unit)
-    fit = fit_models(conn, "clv_calibration_summary", settings)
-    backtest = Backtest(fit, cutoff, held_out)
-    if not fit.ok:
-        return backtest
-    rows = conn.execute(
-        "select frequency, recency, T, count(*) as customers from clv_calibration_summary group by all order by all"
-    ).df()
-    f, r, t = (rows[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
-    rows["p_alive"] = fit.bg_nbd.conditional_probability_alive(f, r, t)
-    # expected repeat purchases week by week into the holdout; the last horizon is the whole holdout
-    horizons = list(range(7, held_out, 7)) + [held_out]
-    expected = expected_purchases(fit.bg_nbd, horizons, days_per_unit(time_unit), f, t, rows["p_alive"])
-    rows["predicted_purchases"] = expected[held_out]
-    create_temp_table(conn, "clv_holdout", SQL / "clv_holdout.sql", {"cutoff": cutoff, "as_of": as_of})
-    conn.register("backtest_predictions", rows)
     try:
-        backtest.by_frequency = conn.execute((SQL / "clv_backtest_by_frequency.sql").read_text()).df()
-        backtest.scores = conn.execute((SQL / "clv_backtest_scores.sql").read_text()).df().iloc[0].to_dict()
-        predicted = [float(expected[days] @ rows["customers"].to_numpy(dtype=float)) for days in horizons]
-        backtest.tracking = tracking_curve(conn, horizons, predicted, cutoff)
+        model_input = read_model_input(conn, "clv_calibration_summary")
+        fits = [fit_purchases(model, model_input, settings, time_unit) for model in settings.candidates]
+        backtest = Backtest(cutoff, as_of, held_out, fits, seasonality_note(conn, as_of, held_out))
+        if any(fit.usable for fit in fits):
+            score(conn, backtest, model_input.rows, time_unit)
     finally:
-        conn.unregister("backtest_predictions")
-        conn.execute("drop table clv_holdout; drop table clv_calibration_summary")
+        conn.execute("drop table if exists clv_calibration_summary")
     return backtest
 
 
-def tracking_curve(
-    conn: duckdb.DuckDBPyConnection, horizons: list[int], predicted: list[float], cutoff: date
-) -> pd.DataFrame:
-    """Cumulative repeat purchases in the holdout at each horizon (days after the cut-off, the last
-    one the end of the holdout), actual against the predicted ones given."""
-    actual = conn.execute(
+def score(conn: duckdb.DuckDBPyConnection, backtest: Backtest, rows: pd.DataFrame, time_unit: str) -> None:
+    """Each usable candidate's predictions for the calibration customers, week by week into the
+    holdout (the last horizon is the whole holdout), scored against what they bought."""
+    horizons = list(range(7, backtest.holdout_days, 7)) + [backtest.holdout_days]
+    spans = [days / days_per_unit(time_unit) for days in horizons]
+    f, r, t = (rows[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
+    customers = rows["weight"].to_numpy(dtype=float)
+    predictions, tracking = [], {}
+    for fit in (fit for fit in backtest.fits if fit.usable):
+        p_alive = fit.purchase_model.p_alive(fit.params, f, r, t)
+        expected = fit.purchase_model.expected_purchases(fit.params, spans, f, t, p_alive)
+        predictions.append(rows[["frequency", "recency", "T"]].assign(
+            model=fit.model, p_alive=p_alive, predicted_purchases=expected[-1]))
+        tracking[fit.model] = [float(values @ customers) for values in expected]
+    create_temp_table(conn, "clv_backtest_groups", SQL / "clv_backtest_groups.sql",
+                      {"cutoff": backtest.cutoff, "as_of": backtest.as_of})
+    conn.register("backtest_predictions", pd.concat(predictions, ignore_index=True))
+    try:
+        backtest.scores = conn.execute((SQL / "clv_model_scores.sql").read_text()).df().set_index("model")
+        backtest.by_frequency = conn.execute((SQL / "clv_backtest_by_frequency.sql").read_text()).df()
+        backtest.tracking = tracking_curve(conn, horizons, backtest.cutoff).assign(**tracking)
+    finally:
+        conn.unregister("backtest_predictions")
+        conn.execute("drop table clv_backtest_groups")
+
+
+def tracking_curve(conn: duckdb.DuckDBPyConnection, horizons: list[int], cutoff: date) -> pd.DataFrame:
+    """Cumulative actual repeat purchases of the calibration customers in the holdout at each horizon
+    (days after the cut-off, the last one the end of the holdout)."""
+    return conn.execute(
         """
         with daily as (
             select purchase_date - ?::date as day, count(*) as purchases
@@ -272,7 +341,7 @@ def tracking_curve(
                 and customer_id in (select customer_id from clv_calibration_summary)
             group by day
         )
-        select checkpoint.day, coalesce(sum(daily.purchases), 0) as purchases
+        select checkpoint.day as days_after_cutoff, coalesce(sum(daily.purchases), 0) as actual
         from unnest(?::integer[]) as checkpoint(day)
         left join daily on daily.day <= checkpoint.day
         group by checkpoint.day
@@ -280,18 +349,110 @@ def tracking_curve(
         """,
         [cutoff, cutoff, cutoff, horizons[-1], horizons],
     ).df()
-    return pd.DataFrame({"days_after_cutoff": horizons, "predicted": predicted, "actual": actual["purchases"].to_numpy()})
 
 
-def load_fit(conn: duckdb.DuckDBPyConnection, purpose: str = "production") -> ClvFit:
-    """The models as stored in `clv_model`, ready to predict without refitting."""
-    stored = conn.execute("select * from clv_model where purpose = ? order by model", [purpose]).df()
-    first = stored.iloc[0]
-    fit = ClvFit(str(first["status"]), int(first["customers"]), int(first["repeat_buyers"]))
-    if fit.ok:
-        by_model = stored.set_index("model")
-        fit.bg_nbd = BetaGeoFitter()
-        fit.bg_nbd.params_ = pd.Series({k: float(by_model.loc["bg_nbd", k]) for k in ("r", "alpha", "a", "b")})
-        fit.gamma_gamma = GammaGammaFitter()
-        fit.gamma_gamma.params_ = pd.Series({k: float(by_model.loc["gamma_gamma", k]) for k in ("p", "q", "v")})
-    return fit
+def seasonality_note(conn: duckdb.DuckDBPyConnection, as_of: date, held_out: int) -> str | None:
+    """A warning when a holdout shorter than a year meets a seasonal history: its scores then measure
+    the season as much as the models."""
+    if held_out >= 365:
+        return None
+    found = run_sql(conn, SQL / "clv_seasonality.sql", {"as_of": as_of})
+    if not found or found[0][0] < SEASONAL_PEAK_RATIO:
+        return None
+    ratio, peak, low = found[0]
+    return (f"the holdout covers {held_out} days, less than a year, of a seasonal history (trend removed, "
+            f"the three months around {peak:%Y-%m} had {ratio:.2f}x the purchase days of those around "
+            f"{low:%Y-%m}): its scores measure the season as much as the models")
+
+
+def choose_model(backtest: Backtest, settings: ClvSettings) -> tuple[str, dict[str, str]]:
+    """The production model and, for every candidate, why it was or was not chosen: the lowest holdout
+    MAE (ties to the earlier candidate) unless the config fixes the model."""
+    mae = backtest.scores["mae"].dropna() if not backtest.scores.empty else pd.Series(dtype=float)
+    ranked = [model for model in settings.candidates if model in mae.index]
+    best = min(ranked, key=lambda model: mae[model]) if ranked else None
+    unscored = {fit.model: f"not scored: {fit.status}" for fit in backtest.fits if fit.model not in mae.index}
+    if settings.model != "auto":
+        chosen = settings.model
+        reasons = {model: f"not chosen: clv.model fixes {chosen}" for model in settings.candidates}
+        reasons[chosen] = f"fixed by config (clv.model: {chosen})" + (
+            f"; the lowest holdout MAE is {best}'s ({mae[best]:.3f})" if best not in (None, chosen) else "")
+        return chosen, reasons
+    if best is None:
+        chosen = settings.candidates[0]
+        return chosen, {**unscored, chosen: f"no candidate could be scored on the holdout: {chosen}, the first candidate"}
+    others = ", ".join(f"{model} {mae[model]:.3f}" for model in sorted(ranked, key=mae.get) if model != best)
+    reasons = {model: f"holdout MAE {mae[model]:.3f}, {mae[model] - mae[best]:.3f} above {best}" for model in ranked}
+    reasons[best] = f"lowest holdout MAE: {mae[best]:.3f}" + (f" (against {others})" if others else "")
+    return best, {**reasons, **unscored}
+
+
+def scorecard(backtest: Backtest, chosen: str, reasons: dict[str, str]) -> pd.DataFrame:
+    """`clv_model_selection`: one row per candidate with its holdout scores, fitted parameters, whether
+    it is the production model and why."""
+    rows = []
+    for fit in backtest.fits:
+        scores = backtest.scores.loc[fit.model].to_dict() if fit.model in backtest.scores.index else {}
+        rows.append({
+            "model": fit.model,
+            "status": fit.status,
+            "calibration_end": backtest.cutoff,
+            "holdout_end": backtest.as_of,
+            "customers": fit.customers,
+            **{column: scores.get(column) for column in (
+                "predicted_repeat_purchases", "actual_repeat_purchases", "total_error_pct", "mae", "rmse",
+                "correlation", "share_predicted_active_who_bought")},
+            "log_likelihood": fit.log_likelihood,
+            **{name: (fit.params or {}).get(name) for name in PURCHASE_PARAMETERS},
+            "chosen": fit.model == chosen,
+            "reason": reasons[fit.model],
+            "note": backtest.note,
+        })
+    frame = pd.DataFrame(rows)
+    numeric = [column for column in frame.columns if column not in (
+        "model", "status", "calibration_end", "holdout_end", "customers", "chosen", "reason", "note")]
+    return frame.astype({column: float for column in numeric} | {"note": "string"})
+
+
+def backtest_by_frequency(backtest: Backtest) -> pd.DataFrame:
+    """`clv_backtest`: predicted against actual holdout purchases per candidate and calibration frequency;
+    a candidate that could not be fitted has one row ('all') with its status."""
+    statuses = pd.DataFrame([(fit.model, fit.status) for fit in backtest.fits], columns=["model", "status"])
+    unscored = pd.DataFrame(
+        [{"model": fit.model, "calibration_frequency": "all", "customers": fit.customers, "status": fit.status}
+         for fit in backtest.fits if not fit.usable],
+        columns=["model", "calibration_frequency", "customers", "status"],
+    )
+    if backtest.by_frequency.empty:
+        frame = unscored
+    else:
+        frame = pd.concat([backtest.by_frequency.merge(statuses, on="model"), unscored], ignore_index=True)
+    order = {fit.model: index for index, fit in enumerate(backtest.fits)}
+    frame = frame.sort_values("model", key=lambda models: models.map(order), kind="stable")
+    frame = frame.reindex(columns=["model", "calibration_frequency", "customers", "predicted_purchases",
+                                   "actual_purchases", "mean_predicted", "mean_actual", "status"])
+    return frame.astype({"customers": "int64", "predicted_purchases": float, "actual_purchases": float,
+                         "mean_predicted": float, "mean_actual": float}).assign(
+        calibration_end=backtest.cutoff, holdout_days=backtest.holdout_days)
+
+
+def append_history(conn: duckdb.DuckDBPyConnection, card: pd.DataFrame, scored_at: datetime) -> int:
+    """Add the night's scorecard to `clv_model_selection_history`, which keeps one scorecard per
+    holdout end (as_of): a re-run for the same as_of replaces that night's rows."""
+    conn.register("night_scorecard", card)
+    try:
+        run_sql(conn, "create table if not exists clv_model_selection_history as "
+                      "select *, null::timestamp as scored_at from night_scorecard limit 0")
+        conn.execute("begin transaction")
+        try:
+            night = {"holdout_end": card["holdout_end"].iloc[0], "scored_at": scored_at}
+            run_sql(conn, "delete from clv_model_selection_history where holdout_end = $holdout_end", night)
+            run_sql(conn, "insert into clv_model_selection_history by name "
+                          "select *, $scored_at::timestamp as scored_at from night_scorecard", night)
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+    finally:
+        conn.unregister("night_scorecard")
+    return row_count(conn, "clv_model_selection_history")

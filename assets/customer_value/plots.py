@@ -6,34 +6,40 @@ import numpy as np
 import pandas as pd
 
 from assets.customer_value.modeling import ClvFit, days_per_unit
+from assets.customer_value.purchase_models import MODELS
 from common.charts import BLUE, GREY, RED, count_axis, money_axis, new_figure, no_data_figure, title
 from common.labels import money, text
 
 
 def frequency_recency_matrix(fit: ClvFit, max_frequency: int, max_t: float, time_unit: str, what: str):
     """Expected purchases in the next 90 days, or P(alive), for a customer of age max_t."""
+    model, params = fit.purchases.purchase_model, fit.purchases.params
     frequency = np.arange(0, max_frequency + 1)
     recency = np.linspace(0, max_t, 40)
     f, r = np.meshgrid(frequency, recency)
     t = np.full_like(r, max_t, dtype=float)
+    p_alive = model.p_alive(params, f.ravel(), r.ravel(), t.ravel())
     if what == "p_alive":
-        values, title = fit.bg_nbd.conditional_probability_alive(f, r, t), "P(alive)"
+        values, shown = p_alive, "P(alive)"
     else:
-        values = fit.bg_nbd.conditional_expected_number_of_purchases_up_to_time(90 / days_per_unit(time_unit), f, r, t)
-        title = "Expected purchases in the next 90 days"
+        (values,) = model.expected_purchases(params, [90 / days_per_unit(time_unit)], f.ravel(), t.ravel(), p_alive)
+        shown = "Expected purchases in the next 90 days"
     fig, ax = new_figure(7, 5)
-    image = ax.imshow(values, aspect="auto", origin="lower", extent=[0, max_frequency, 0, max_t], cmap="viridis")
+    image = ax.imshow(values.reshape(f.shape), aspect="auto", origin="lower", extent=[0, max_frequency, 0, max_t],
+                      cmap="viridis")
     fig.colorbar(image, ax=ax)
     ax.set_xlabel("repeat purchases (frequency)")
     ax.set_ylabel(f"recency ({time_unit}s since first purchase)")
-    ax.set_title(f"{title}, customers {max_t:.0f} {time_unit}s old")
+    ax.set_title(f"{model.label}: {shown}, customers {max_t:.0f} {time_unit}s old")
     return fig
 
 
 def tracking_plot(tracking: pd.DataFrame):
+    """Cumulative repeat purchases in the holdout, actual and as each candidate predicted them."""
     fig, ax = new_figure()
     ax.plot(tracking["days_after_cutoff"], tracking["actual"], label="actual", color="#333333")
-    ax.plot(tracking["days_after_cutoff"], tracking["predicted"], label="predicted (BG/NBD)", linestyle="--", color="#c44e52")
+    for model in tracking.columns.drop(["days_after_cutoff", "actual"]):
+        ax.plot(tracking["days_after_cutoff"], tracking[model], label=f"predicted ({MODELS[model].label})", linestyle="--")
     ax.set_xlabel("days after the calibration cut-off")
     ax.set_ylabel("cumulative repeat purchase days")
     ax.set_title("Backtest: holdout tracking")

@@ -75,12 +75,16 @@ def factor_columns(conn) -> list[str]:
                      description="Respondent -> segment, distance to its centre and membership score; "
                                  "respondents that could not be segmented carry the reason."),
         dg.AssetSpec("survey_segment_quality", deps=["survey_answers"], **SURVEY_ASSET,
-                     description="Silhouette and inertia for every k tried, the chosen k, and the "
-                                 "stability (adjusted Rand index over bootstrap resamples)."),
-    ]
+                     description="Every k tried with silhouette, Calinski-Harabasz, gap statistic, bootstrap "
+                                 "stability (adjusted Rand index) and inertia, which criteria prefer it, the "
+                                 "chosen k and why."),
+    ],
+    can_subset=True,
 )
-def survey_segmentation(lifecycle_config: LifecycleConfig, warehouse: Warehouse):
+def survey_segmentation(context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse):
+    """Segments the survey's respondents; either table can be built alone (the other keeps its last state)."""
     settings = lifecycle_config.settings.segmentation
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.get_connection() as conn:
         answers = conn.execute("select respondent_id, customer_id, factor, rating from survey_answers").df()
         respondents = answers.drop_duplicates("respondent_id").set_index("respondent_id")["customer_id"]
@@ -91,7 +95,7 @@ def survey_segmentation(lifecycle_config: LifecycleConfig, warehouse: Warehouse)
             segments = pd.DataFrame({"respondent_id": respondents.index, "customer_id": respondents.to_numpy()})
             segments = segments.assign(segment_id=None, segment_name=None, distance_to_centre=np.nan,
                                        membership_score=np.nan, exclusion_reason=status)
-            quality = pd.DataFrame([{"k": None, "silhouette": None, "inertia": None, "chosen": None, "status": status}])
+            quality = pd.DataFrame([{"k": None, "chosen": None, "reason": None, "status": status}])
             metadata = {"status": status}
         else:
             result = segment(prepared.features, settings)
@@ -110,25 +114,26 @@ def survey_segmentation(lifecycle_config: LifecycleConfig, warehouse: Warehouse)
             )
             excluded = prepared.excluded.assign(customer_id=respondents.reindex(prepared.excluded["respondent_id"]).to_numpy())
             segments = pd.concat([segments, excluded.rename(columns={"reason": "exclusion_reason"})], ignore_index=True)
-            quality = result.criteria.assign(status="ok", **{key: np.where(result.criteria["chosen"], value, np.nan)
-                                                            for key, value in result.stability.items()})
+            quality = result.criteria.assign(status="ok", bootstrap_resamples=result.stability["bootstrap_resamples"])
             metadata = {
                 "status": "ok",
                 "chosen_k": result.k,
+                "reason": quality.loc[quality["chosen"], "reason"].iloc[0],
                 **result.stability,
                 "respondents_left_out": len(prepared.excluded),
                 "answers_imputed": prepared.imputed_answers,
                 **chart(criterion_chart(result.criteria), "survey_k_selection", "Choosing k", lifecycle_config.exports_dir),
             }
-        create_table_from_frame(
-            conn, "survey_segments", segments.astype({"segment_id": "Int64", "exclusion_reason": "string"})
-        )
-        create_table_from_frame(conn, "survey_segment_quality", quality)
-        stored = {table_name: materialized(conn, table_name) for table_name in ("survey_segments", "survey_segment_quality")}
-    yield dg.MaterializeResult(asset_key="survey_segments", metadata={**stored["survey_segments"], **metadata})
-    yield dg.MaterializeResult(
-        asset_key="survey_segment_quality", metadata={**stored["survey_segment_quality"], "quality": table(quality), **metadata}
-    )
+        if "survey_segments" in selected:
+            create_table_from_frame(
+                conn, "survey_segments", segments.astype({"segment_id": "Int64", "exclusion_reason": "string"})
+            )
+            yield dg.MaterializeResult(asset_key="survey_segments",
+                                       metadata={**materialized(conn, "survey_segments"), **metadata})
+        if "survey_segment_quality" in selected:
+            create_table_from_frame(conn, "survey_segment_quality", quality)
+            yield dg.MaterializeResult(asset_key="survey_segment_quality",
+                                       metadata={**materialized(conn, "survey_segment_quality"), "quality": table(quality), **metadata})
 
 
 @dg.asset(**SURVEY_ASSET, deps=["survey_answers"])

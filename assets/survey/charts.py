@@ -23,12 +23,17 @@ def factor_heatmap(profiles: pd.DataFrame):
 
 
 def criterion_chart(criteria: pd.DataFrame):
+    """Every criterion against k, each scaled to its own best (1), the chosen k and the stable ks marked."""
     fig, ax = new_figure()
-    ax.plot(criteria["k"], criteria["silhouette"], marker="o")
-    chosen = criteria[criteria["chosen"]]
-    ax.scatter(chosen["k"], chosen["silhouette"], s=150, facecolors="none", edgecolors="#c44e52", label="chosen")
+    for column, label in (("silhouette", "silhouette"), ("calinski_harabasz", "Calinski-Harabasz"),
+                          ("gap", "gap statistic"), ("stability_mean_ari", "bootstrap stability (ARI)")):
+        ax.plot(criteria["k"], criteria[column] / criteria[column].max(), marker="o", label=label)
+    for k in criteria.loc[criteria["chosen"], "k"]:
+        ax.axvline(k, color="#c44e52", linestyle="--", label=f"chosen: k = {k}")
+    ax.scatter(criteria.loc[criteria["is_stable"], "k"], np.ones(int(criteria["is_stable"].sum())) * 1.05,
+               marker="v", color="#333333", label="stable")
     ax.set_xlabel("number of segments k")
-    ax.set_ylabel("mean silhouette")
+    ax.set_ylabel("criterion / its best")
     ax.set_title("Choosing the number of segments")
-    ax.legend()
+    ax.legend(fontsize=8)
     return fig

@@ -1,10 +1,11 @@
 """Segment survey respondents by what drives their choice of store.
 
 Ratings are mapped to numbers in SQL (`survey_answers`); here the compact respondent x factor
-matrix is prepared (imputation, per-respondent centring, standardization), k-means is run for each
-k in the configured range, k is chosen by silhouette, and the solution's stability is measured by
-the adjusted Rand index over bootstrap resamples. Each segment is named after the factors that
-distinguish it most.
+matrix is prepared (imputation, per-respondent centring, standardization) and k-means is run for
+each k in the configured range. Silhouette alone merges segments that sit close together, so k is
+chosen by several criteria (silhouette, Calinski-Harabasz, the gap statistic) among the ks whose
+solution reproduces on bootstrap resamples (adjusted Rand index). Each segment is named after the
+factors that distinguish it most.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
+from threadpoolctl import threadpool_limits
 
 from common.config import SegmentationSettings
 
@@ -31,6 +33,7 @@ DEFAULT_LIKERT_SCALE = {
     "somewhat agree": 4, "agree": 4, "strongly agree": 5,
 }
 BOOTSTRAP_RESAMPLES = 20
+GAP_REFERENCES = 10
 
 
 def likert_scale(settings: SegmentationSettings) -> pd.DataFrame:
@@ -81,38 +84,94 @@ class Segmentation:
     labels: np.ndarray
     centres: np.ndarray
     k: int
-    criteria: pd.DataFrame  # k, silhouette, inertia, chosen
+    criteria: pd.DataFrame  # one row per k tried: every criterion, whether it supports k, chosen, reason
     stability: dict[str, float] = field(default_factory=dict)
 
 
 def segment(features: np.ndarray, settings: SegmentationSettings) -> Segmentation:
-    """k-means for every k tried; the highest mean silhouette wins unless config fixes k."""
-    candidates = [settings.k] if settings.k else range(settings.k_min, min(settings.k_max, len(features) - 1) + 1)
+    """k-means for every k tried, each k judged by silhouette, Calinski-Harabasz, the gap statistic and
+    bootstrap stability; k is the one most criteria support among the stable ks, unless config fixes it.
+    On one thread: for a survey's few thousand respondents, k-means' OpenMP threads cost more than they
+    save (25x slower on a busy two-core machine)."""
+    with threadpool_limits(limits=1):
+        return _segment(features, settings)
+
+
+def _segment(features: np.ndarray, settings: SegmentationSettings) -> Segmentation:
+    candidates = [settings.k] if settings.k else list(range(settings.k_min, min(settings.k_max, len(features) - 1) + 1))
+    generator = np.random.default_rng(settings.seed)
+    references = reference_sets(features, generator)
     fits, rows = {}, []
     for k in candidates:
-        model = KMeans(n_clusters=k, n_init=20, random_state=settings.seed).fit(features)
-        fits[k] = model
-        rows.append({"k": k, "silhouette": silhouette_score(features, model.labels_), "inertia": model.inertia_})
-    criteria = pd.DataFrame(rows)
-    best = int(criteria.loc[criteria["silhouette"].idxmax(), "k"])
-    criteria["chosen"] = criteria["k"] == best
-    chosen = fits[best]
-    return Segmentation(chosen.labels_, chosen.cluster_centers_, best, criteria, stability(features, chosen, settings))
+        model = fits[k] = KMeans(n_clusters=k, n_init=10, random_state=settings.seed).fit(features)
+        reference_log_inertia = np.log([
+            KMeans(n_clusters=k, n_init=1, random_state=settings.seed).fit(reference).inertia_ for reference in references
+        ])
+        rows.append({
+            "k": k,
+            "silhouette": silhouette_score(features, model.labels_),
+            "calinski_harabasz": calinski_harabasz_score(features, model.labels_),
+            "gap": reference_log_inertia.mean() - np.log(model.inertia_),
+            "gap_se": reference_log_inertia.std() * np.sqrt(1 + 1 / len(references)),
+            "inertia": model.inertia_,
+            **stability(features, model, settings, generator),
+        })
+    criteria = choose_k(pd.DataFrame(rows), settings)
+    chosen = fits[int(criteria.loc[criteria["chosen"], "k"].iloc[0])]
+    summary = criteria.loc[criteria["chosen"], ["stability_mean_ari", "stability_min_ari"]].iloc[0].to_dict()
+    return Segmentation(chosen.labels_, chosen.cluster_centers_, chosen.n_clusters, criteria,
+                        {**summary, "bootstrap_resamples": BOOTSTRAP_RESAMPLES})
 
 
-def stability(features: np.ndarray, chosen: KMeans, settings: SegmentationSettings) -> dict[str, float]:
-    """Agreement (adjusted Rand index) between the solution and k-means refitted on bootstrap resamples."""
-    generator = np.random.default_rng(settings.seed)
+def choose_k(criteria: pd.DataFrame, settings: SegmentationSettings) -> pd.DataFrame:
+    """Among the stable ks (mean bootstrap ARI at least `min_stability`; all ks if none is), four
+    criteria each name a k: the highest silhouette, the highest Calinski-Harabasz index, the gap
+    statistic's first k with Gap(k) >= Gap(k+1) - se(k+1) (Tibshirani et al. 2001), and the largest
+    stable k. The k named most often wins, the larger on a tie: silhouette and Calinski-Harabasz
+    favour merging two close segments, and a split that reproduces on resamples is not noise."""
+    criteria = criteria.sort_values("k").reset_index(drop=True)
+    criteria["is_stable"] = criteria["stability_mean_ari"] >= settings.min_stability
+    pool = criteria[criteria["is_stable"]] if criteria["is_stable"].any() else criteria
+    levels_off = pool["gap"] >= (pool["gap"] - pool["gap_se"]).shift(-1)
+    votes = {
+        "silhouette": pool.loc[pool["silhouette"].idxmax(), "k"],
+        "calinski_harabasz": pool.loc[pool["calinski_harabasz"].idxmax(), "k"],
+        "gap": pool.loc[levels_off.idxmax() if levels_off.any() else pool["gap"].idxmax(), "k"],
+        "stability": pool["k"].max() if criteria["is_stable"].any() else pool.loc[pool["stability_mean_ari"].idxmax(), "k"],
+    }
+    criteria["preferred_by"] = [", ".join(name for name, k in votes.items() if k == row_k) for row_k in criteria["k"]]
+    tally = pd.Series(list(votes.values())).value_counts()
+    k = settings.k or int(max(tally.index, key=lambda value: (tally[value], value)))
+    criteria["chosen"] = criteria["k"] == k
+    stable = ", ".join(str(value) for value in criteria.loc[criteria["is_stable"], "k"])
+    among = (f"among the stable ks ({stable}; mean bootstrap ARI at least {settings.min_stability:g})" if stable
+             else f"among all ks, none being stable (mean bootstrap ARI at least {settings.min_stability:g})")
+    others = "".join(f"; {name} prefers {value}" for name, value in votes.items() if value != k)
+    backers = criteria.loc[criteria["chosen"], "preferred_by"].iloc[0] or "no criterion"
+    reason = f"fixed by config (segmentation.k: {k})" if settings.k else f"k = {k}: preferred by {backers} {among}{others}"
+    criteria["reason"] = np.where(criteria["chosen"], reason, None)
+    return criteria
+
+
+def reference_sets(features: np.ndarray, generator: np.random.Generator) -> list[np.ndarray]:
+    """Data without clusters for the gap statistic: uniform over the box the data span along their
+    principal components."""
+    centred = features - features.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    rotated = centred @ axes.T
+    low, high = rotated.min(axis=0), rotated.max(axis=0)
+    return [generator.uniform(low, high, rotated.shape) @ axes for _ in range(GAP_REFERENCES)]
+
+
+def stability(features: np.ndarray, model: KMeans, settings: SegmentationSettings,
+              generator: np.random.Generator) -> dict[str, float]:
+    """Agreement (adjusted Rand index) between a solution and k-means refitted on bootstrap resamples."""
     scores = []
     for resample in range(BOOTSTRAP_RESAMPLES):
         drawn = generator.integers(0, len(features), len(features))
-        refit = KMeans(n_clusters=chosen.n_clusters, n_init=5, random_state=settings.seed + resample).fit(features[drawn])
-        scores.append(adjusted_rand_score(chosen.labels_, refit.predict(features)))
-    return {
-        "stability_mean_ari": float(np.mean(scores)),
-        "stability_min_ari": float(np.min(scores)),
-        "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
-    }
+        refit = KMeans(n_clusters=model.n_clusters, n_init=2, random_state=settings.seed + resample).fit(features[drawn])
+        scores.append(adjusted_rand_score(model.labels_, refit.predict(features)))
+    return {"stability_mean_ari": float(np.mean(scores)), "stability_min_ari": float(np.min(scores))}
 
 
 def memberships(features: np.ndarray, result: Segmentation) -> tuple[np.ndarray, np.ndarray]:

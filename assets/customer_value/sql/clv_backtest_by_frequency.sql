@@ -1,31 +1,35 @@
--- Predicted against actual repeat purchases in the holdout, by calibration frequency (0..6, 7+).
+-- Predicted against actual repeat purchases in the holdout per candidate model and calibration
+-- frequency (0..6, 7+): the classic calibration plot's points.
 with
 
-calibration as (
-    select * from clv_calibration_summary
+groups as (
+    select * from clv_backtest_groups
 ),
 
 compared as (
     select
-        calibration.customer_id,
-        case when calibration.frequency >= 7 then '7+' else calibration.frequency::varchar end as calibration_frequency,
-        least(calibration.frequency, 7) as frequency_order,
-        predictions.predicted_purchases,
-        holdout.actual_purchases
-    from calibration
+        predictions.model,
+        frequency,
+        recency,
+        T,
+        least(groups.frequency, 7) as frequency_order,
+        groups.customers,
+        groups.actual_purchases as actual,
+        predictions.predicted_purchases as predicted
+    from groups
     join backtest_predictions as predictions using (frequency, recency, T)
-    join clv_holdout as holdout using (customer_id)
 )
 
--- Predictions are summed in customer order: a float sum's last bits depend on the order of its
--- terms, which a parallel aggregation leaves to chance, and a re-run must give the same table.
+-- Float sums in a fixed order: a sum's last bits depend on the order of its terms, which a parallel
+-- aggregation leaves to chance, and a re-run must give the same table.
 select
-    calibration_frequency,
-    count(*) as customers,
-    sum(predicted_purchases order by customer_id) as predicted_purchases,
-    sum(actual_purchases) as actual_purchases,
-    avg(predicted_purchases order by customer_id) as mean_predicted,
-    avg(actual_purchases) as mean_actual
+    model,
+    case when frequency_order = 7 then '7+' else frequency_order::varchar end as calibration_frequency,
+    sum(customers) as customers,
+    sum(customers * predicted order by frequency, recency, T) as predicted_purchases,
+    sum(customers * actual order by frequency, recency, T) as actual_purchases,
+    sum(customers * predicted order by frequency, recency, T) / sum(customers) as mean_predicted,
+    sum(customers * actual order by frequency, recency, T) / sum(customers) as mean_actual
 from compared
-group by calibration_frequency, frequency_order
-order by frequency_order
+group by model, frequency_order
+order by model, frequency_order

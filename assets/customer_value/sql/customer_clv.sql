@@ -1,10 +1,12 @@
--- Per customer: the model's predictions. Expected purchases are those of a living customer, computed
--- once per distinct (frequency, T), times P(alive), which is the only recency-dependent part of
--- BG/NBD (Fader, Hardie & Lee 2005, eq. 10 and P(alive) below it): P(alive) = 1 / (1 + a/(b+x-1)
--- ((alpha+T)/(alpha+t_x))^(r+x)) for repeat buyers, 1 for one-time buyers (reported as null).
--- Expected order value from the Gamma-Gamma posterior mean (the population mean for customers
--- without a positive repeat-purchase value); 12-month CLV, its decile and value tier (by quantile
--- boundaries, so equal values share a decile).
+-- Per customer: the production model's predictions. A model's likelihood is C (A + B), with F the
+-- likelihood of being alive on as_of, so P(alive) = 1 / (A/F + B/F). Python gives log A/F and the
+-- T-dependent part of log B/F once per distinct (frequency, T), together with the expected purchases
+-- of a living customer, and the rest of log B/F once per distinct (frequency, recency) (see
+-- purchase_models.py); here they meet each customer. P(alive) is reported for repeat buyers when the
+-- model's status says it is informative (for one-time buyers it depends on their age alone, and BG/NBD
+-- always says 1). Expected order value from the Gamma-Gamma posterior mean (the population mean for
+-- customers without a positive repeat-purchase value); 12-month CLV, its decile and value tier (by
+-- quantile boundaries, so equal values share a decile).
 with
 
 summary as (
@@ -15,41 +17,42 @@ if_alive as (
     select * from clv_predictions_if_alive
 ),
 
+recency_terms as (
+    select * from clv_recency_terms
+),
+
 parameters as (
-    select r, alpha, a, b, p, q, v from clv_parameters
+    select p, q, v from clv_parameters
 ),
 
 alive as (
     select
         summary.*,
-        case
-            when summary.frequency > 0 then 1 / (1 + exp(least(700,
-                ln(a / (b + summary.frequency - 1))
-                + (r + summary.frequency) * ln((alpha + summary.T) / (alpha + summary.recency))
-            )))
-            else 1
-        end as alive_probability
+        if_alive.* exclude (frequency, T),
+        -- at most 1 also in floating point (Pareto/NBD's A + B equals F to rounding when t_x = T)
+        least(1, 1 / (exp(if_alive.alive_term) + exp(least(700, if_alive.dropout_term_age + recency_terms.dropout_term_recency))))
+            as alive_probability
     from summary
-    cross join parameters
+    join if_alive using (frequency, T)
+    join recency_terms using (frequency, recency)
 ),
 
 valued as (
     select
         alive.customer_id,
         alive.frequency = 0 as is_one_time_buyer,
-        case when alive.frequency > 0 then alive_probability end as p_alive,
-        if_alive.purchases_if_alive_30d * alive_probability as expected_purchases_30d,
-        if_alive.purchases_if_alive_90d * alive_probability as expected_purchases_90d,
-        if_alive.purchases_if_alive_365d * alive_probability as expected_purchases_365d,
+        case when alive.frequency > 0 and $p_alive_informative then alive_probability end as p_alive,
+        alive.purchases_if_alive_30d * alive_probability as expected_purchases_30d,
+        alive.purchases_if_alive_90d * alive_probability as expected_purchases_90d,
+        alive.purchases_if_alive_365d * alive_probability as expected_purchases_365d,
         case
             when alive.frequency > 0 and alive.monetary > 0 then
                 (q - 1) / (p * alive.frequency + q - 1) * (v * p / (q - 1))
                 + (p * alive.frequency) / (p * alive.frequency + q - 1) * alive.monetary
             else v * p / (q - 1)
         end as expected_avg_order_value,
-        if_alive.discounted_purchases_if_alive * alive_probability as discounted_purchases_horizon
+        alive.discounted_purchases_if_alive * alive_probability as discounted_purchases_horizon
     from alive
-    join if_alive using (frequency, T)
     cross join parameters
 ),
 
@@ -97,5 +100,5 @@ select
         when clv_12m >= tier_boundaries[5] then 'top 50%'
         else 'rest'
     end as value_tier,
-    case when clv_12m is null then 'no finite model prediction for this customer' else 'ok' end as clv_status
+    case when clv_12m is null then 'no finite model prediction for this customer' else $status end as clv_status
 from with_clv, boundaries

@@ -5,7 +5,8 @@
 --   lapsed       no purchase for more than lapsed_days, or P(alive) below lapsed_p_alive
 --   reactivated  the latest purchase came after a gap of more than lapsed_days, within new_customer_days
 --   new          first purchase within new_customer_days
---   at_risk      P(alive) below at_risk_p_alive; one-time buyers: recency beyond
+--   at_risk      P(alive) below at_risk_p_alive; without a P(alive) (one-time buyers, or a model whose
+--                status says P(alive) is not informative): recency beyond
 --                one_time_buyer_risk_multiple x the base's median days between purchases
 --   vip          top vip_top_share of buyers by 12-month CLV (by net spend when CLV is unavailable)
 --   active       everyone else who bought
@@ -44,6 +45,9 @@ buyers as (
         rfm.tenure_days,
         rfm.total_net_spend,
         clv.p_alive,
+        -- why a repeat buyer has no P(alive): the CLV status (the model's when it says P(alive) is not informative)
+        case when clv.p_alive is null and rfm.frequency > 1 then coalesce(clv.clv_status, 'no CLV model') end
+            as no_p_alive_reason,
         clv.clv_12m,
         latest_gaps.gap_days as gap_before_latest_purchase,
         coalesce(clv.clv_12m, rfm.total_net_spend) as value,
@@ -66,7 +70,7 @@ ruled_buyers as (
         buyers.*,
         median_days_between_purchases,
         buyer_rule(
-            buyers.recency_days, buyers.p_alive, buyers.gap_before_latest_purchase, buyers.tenure_days,
+            buyers.recency_days, buyers.p_alive, buyers.no_p_alive_reason, buyers.gap_before_latest_purchase, buyers.tenure_days,
             buyers.frequency, value_ranked.value_share_rank, median_days_between_purchases,
             $lapsed_days, $lapsed_p_alive, $new_customer_days, $at_risk_p_alive, $one_time_buyer_risk_multiple,
             $vip_top_share
@@ -82,7 +86,7 @@ staged_buyers as (
         false as is_prospect,
         rule_stage(rule) as stage,
         buyer_rule_text(
-            rule, recency_days, p_alive, gap_before_latest_purchase, tenure_days, value_is_clv,
+            rule, recency_days, p_alive, no_p_alive_reason, gap_before_latest_purchase, tenure_days, value_is_clv,
             median_days_between_purchases,
             $lapsed_days, $lapsed_p_alive, $new_customer_days, $at_risk_p_alive, $one_time_buyer_risk_multiple,
             $vip_top_share

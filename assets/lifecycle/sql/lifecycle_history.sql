@@ -62,7 +62,7 @@ select
     snapshot_date,
     customer_id,
     rule_stage(buyer_rule(
-        recency_days, null, gap_before, tenure_days, purchase_days_so_far, spend_share_rank,
+        recency_days, null, null, gap_before, tenure_days, purchase_days_so_far, spend_share_rank,
         median_days_between_purchases,
         $lapsed_days, $lapsed_p_alive, $new_customer_days, $at_risk_p_alive, $one_time_buyer_risk_multiple,
         $vip_top_share
