@@ -14,7 +14,7 @@ from common.resources import warehouse_path
 
 SAMPLE = REPO / "data" / "sample"
 RUN_CLOCK_COLUMNS = {"loaded_at", "quarantined_at"}  # when a row was loaded, which differs by design
-RUN_LOGS = {"run_history"}  # a row appended per run, with its id and clock: a log of runs, not of the data
+RUN_LOGS = {"run_history", "clv_model_selection_history"}  # rows appended per run or night, with their clock: logs of runs, not of the data
 
 
 @pytest.fixture(scope="module")

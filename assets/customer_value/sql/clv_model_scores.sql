@@ -2,6 +2,8 @@
 -- repeat purchase days, mean absolute and root mean squared error per customer, the correlation of
 -- predicted and actual purchases, and the share of repeat buyers predicted active (P(alive) >= 0.5)
 -- who bought in the holdout.
+-- Float sums in a fixed order: a sum's last bits depend on the order of its terms, which a parallel
+-- aggregation leaves to chance, and a re-run must give the same table.
 with
 
 groups as (
@@ -11,7 +13,9 @@ groups as (
 compared as (
     select
         predictions.model,
-        groups.frequency,
+        frequency,
+        recency,
+        T,
         groups.customers,
         groups.actual_purchases as actual,
         predictions.predicted_purchases as predicted,
@@ -23,8 +27,8 @@ compared as (
 means as (
     select
         model,
-        sum(customers * predicted) / sum(customers) as mean_predicted,
-        sum(customers * actual) / sum(customers) as mean_actual
+        sum(customers * predicted order by frequency, recency, T) / sum(customers) as mean_predicted,
+        sum(customers * actual order by frequency, recency, T) / sum(customers) as mean_actual
     from compared
     group by model
 )
@@ -32,15 +36,15 @@ means as (
 select
     model,
     sum(customers) as customers,
-    sum(customers * predicted) as predicted_repeat_purchases,
-    sum(customers * actual) as actual_repeat_purchases,
-    100 * (sum(customers * predicted) / nullif(sum(customers * actual), 0) - 1) as total_error_pct,
-    sum(customers * abs(predicted - actual)) / sum(customers) as mae,
-    sqrt(sum(customers * (predicted - actual) ^ 2) / sum(customers)) as rmse,
-    sum(customers * (predicted - mean_predicted) * (actual - mean_actual))
-        / nullif(sqrt(sum(customers * (predicted - mean_predicted) ^ 2) * sum(customers * (actual - mean_actual) ^ 2)), 0)
+    sum(customers * predicted order by frequency, recency, T) as predicted_repeat_purchases,
+    sum(customers * actual order by frequency, recency, T) as actual_repeat_purchases,
+    100 * (sum(customers * predicted order by frequency, recency, T) / nullif(sum(customers * actual order by frequency, recency, T), 0) - 1) as total_error_pct,
+    sum(customers * abs(predicted - actual) order by frequency, recency, T) / sum(customers) as mae,
+    sqrt(sum(customers * (predicted - actual) ^ 2 order by frequency, recency, T) / sum(customers)) as rmse,
+    sum(customers * (predicted - mean_predicted) * (actual - mean_actual) order by frequency, recency, T)
+        / nullif(sqrt(sum(customers * (predicted - mean_predicted) ^ 2 order by frequency, recency, T) * sum(customers * (actual - mean_actual) ^ 2 order by frequency, recency, T)), 0)
         as correlation,
-    sum(customers * (actual > 0)::integer) filter (where frequency > 0 and p_alive >= 0.5)
+    sum(customers * (actual > 0)::integer order by frequency, recency, T) filter (where frequency > 0 and p_alive >= 0.5)
         / nullif(sum(customers) filter (where frequency > 0 and p_alive >= 0.5), 0) as share_predicted_active_who_bought
 from compared
 join means using (model)
