@@ -105,7 +105,7 @@ class Sources(Strict):
 PurchaseModelName = Literal["bg_nbd", "pareto_nbd", "mbg_nbd"]
 
 
-class ClvSettings(Strict):
+class CustomerValueSettings(Strict):
     """CLV settings: the purchase models tried in the nightly backtest, the one in production (by default
     the candidate with the lowest holdout error), Gamma-Gamma spend, discounting and data sufficiency."""
 
@@ -119,11 +119,11 @@ class ClvSettings(Strict):
     min_repeat_buyers: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
-    def _model_is_a_candidate(self) -> ClvSettings:
+    def _model_is_a_candidate(self) -> CustomerValueSettings:
         if not self.candidates or len(set(self.candidates)) < len(self.candidates):
-            raise ValueError("clv.candidates must list each model at most once, and at least one")
+            raise ValueError("customer_value.candidates must list each model at most once, and at least one")
         if self.model != "auto" and self.model not in self.candidates:
-            raise ValueError(f"clv.model '{self.model}' is not among clv.candidates {list(self.candidates)}")
+            raise ValueError(f"customer_value.model '{self.model}' is not among customer_value.candidates {list(self.candidates)}")
         return self
 
 
@@ -134,7 +134,7 @@ class ChainSettings(Strict):
     min_support: int = Field(default=30, ge=1)
 
 
-class SegmentationSettings(Strict):
+class SurveySettings(Strict):
     """Survey segmentation: k-means on standardized ratings, k chosen by several criteria among the
     stable ks unless fixed."""
 
@@ -269,9 +269,9 @@ class Settings(Strict):
     # the zone every timestamp is stored in: values with an offset are converted to it, naive ones are taken to be in it
     timezone: str = "UTC"
     sources: Sources
-    clv: ClvSettings = ClvSettings()
+    customer_value: CustomerValueSettings = CustomerValueSettings()
     chains: ChainSettings = ChainSettings()
-    segmentation: SegmentationSettings = SegmentationSettings()
+    survey: SurveySettings = SurveySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     actions: ActionsSettings = ActionsSettings()
     report: ReportSettings = ReportSettings()
@@ -363,15 +363,25 @@ class ConfigDeprecation(UserWarning):
     """A config written for an older release: it still runs, and the message says what to change."""
 
 
-# Keys that moved to the section named after the stage folder that uses them: (old section, new section, keys)
+# Sections are named after the stage folder that reads them; these are the names they had before.
+RENAMED_SECTIONS = {"clv": "customer_value", "segmentation": "survey"}
+# Keys that moved to the section of the stage that uses them: (old section, new section, keys)
 MOVED_KEYS = [
     ("lifecycle", "actions", tuple(ActionsSettings.model_fields)),
 ]
 
 
 def upgrade_deprecated(raw: dict, path: Path) -> dict:
-    """Accept a config in an older layout, with one warning per moved key naming its new place."""
+    """Accept a config in an older layout, with one warning per renamed section or moved key naming
+    its new place."""
     raw = dict(raw)
+    for old, new in RENAMED_SECTIONS.items():
+        if old not in raw:
+            continue
+        if new in raw:
+            raise ConfigError(f"{path}: '{old}' is the old name of '{new}'; give the settings once, under '{new}'")
+        warnings.warn(f"{path}: section '{old}' is deprecated, name it '{new}'", ConfigDeprecation, stacklevel=3)
+        raw[new] = raw.pop(old)
     for old, new, keys in MOVED_KEYS:
         section = raw.get(old)
         if not isinstance(section, dict):

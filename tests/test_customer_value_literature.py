@@ -47,7 +47,7 @@ def cdnow_pipeline(folder: Path, file: str, as_of: str, clv: dict | None = None)
         {
             "as_of": as_of,
             "time_unit": "week",
-            **({"clv": clv} if clv else {}),
+            **({"customer_value": clv} if clv else {}),
             "sources": {
                 "purchases": {
                     "path": "cdnow.csv",
@@ -162,7 +162,7 @@ def test_the_backtest_predicts_with_lifetimes_formulas_and_its_tracking_curves_e
     settings = load_settings(cdnow_home.parent / "lifecycle.yaml")
     with connect(cdnow_home, read_only=False) as conn:
         first, as_of = conn.execute("select first_order_date, as_of from analysis_scope").fetchone()
-        backtest = run_backtest(conn, settings.clv, first, as_of, settings.time_unit)
+        backtest = run_backtest(conn, settings.customer_value, first, as_of, settings.time_unit)
         build_summary(conn, "test_calibration_summary", backtest.cutoff, "week")
         rows = conn.execute("select frequency, recency, T, count(*) as customers from test_calibration_summary group by all").df()
         conn.execute("drop table test_calibration_summary")
@@ -191,8 +191,8 @@ def test_every_customers_predictions_are_lifetimes_own(cdnow_home, tmp_path, mod
     shutil.copytree(cdnow_home, tmp_path / "home")
     with connect(tmp_path / "home", read_only=False) as conn:
         define_summary_as_of(conn, "week")
-        fit = fit_production(conn, settings.clv, model, "under test", "week")
-        build_customer_clv(conn, fit, "week", settings.clv)
+        fit = fit_production(conn, settings.customer_value, model, "under test", "week")
+        build_customer_clv(conn, fit, "week", settings.customer_value)
         rows = conn.execute(
             "select s.frequency, s.recency, s.T, s.monetary, c.p_alive, c.expected_purchases_90d, "
             "c.expected_avg_order_value, c.clv_12m from clv_summary s join customer_clv c using (customer_id)"

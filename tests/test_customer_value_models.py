@@ -13,7 +13,7 @@ from assets.customer_value.likelihood import ModelFit
 from assets.customer_value.modeling import Backtest, PurchaseFit, append_history, choose_model, seasonality_note
 from assets.customer_value.pareto_nbd import _log_i_quadrature, _log_i_series, log_alive_term, log_dropout_term
 from assets.customer_value.purchase_models import MODELS
-from common.config import ClvSettings, ConfigError, load_settings
+from common.config import CustomerValueSettings, ConfigError, load_settings
 from conftest import REPO, connect, materialize, requires_shared_data, write_config
 
 DETERMINED = np.diag([50.0, 80.0, 120.0, 300.0])  # curvature of a well-determined fit
@@ -67,7 +67,7 @@ def backtest_with(mae: dict[str, float | None]) -> Backtest:
 
 
 def test_the_candidate_with_the_lowest_holdout_error_goes_into_production_ties_to_the_earlier():
-    chosen, reasons = choose_model(backtest_with({"bg_nbd": 0.80, "pareto_nbd": 0.75, "mbg_nbd": 0.75}), ClvSettings())
+    chosen, reasons = choose_model(backtest_with({"bg_nbd": 0.80, "pareto_nbd": 0.75, "mbg_nbd": 0.75}), CustomerValueSettings())
     assert chosen == "pareto_nbd"
     assert reasons == {
         "pareto_nbd": "lowest holdout MAE: 0.750 (against mbg_nbd 0.750, bg_nbd 0.800)",
@@ -77,15 +77,15 @@ def test_the_candidate_with_the_lowest_holdout_error_goes_into_production_ties_t
 
 
 def test_a_model_fixed_by_config_goes_into_production_and_the_scorecard_names_the_better_one():
-    settings = ClvSettings(model="bg_nbd")
+    settings = CustomerValueSettings(model="bg_nbd")
     chosen, reasons = choose_model(backtest_with({"bg_nbd": 0.80, "pareto_nbd": 0.75, "mbg_nbd": None}), settings)
     assert chosen == "bg_nbd"
-    assert reasons["bg_nbd"] == "fixed by config (clv.model: bg_nbd); the lowest holdout MAE is pareto_nbd's (0.750)"
-    assert reasons["pareto_nbd"] == reasons["mbg_nbd"] == "not chosen: clv.model fixes bg_nbd"
+    assert reasons["bg_nbd"] == "fixed by config (customer_value.model: bg_nbd); the lowest holdout MAE is pareto_nbd's (0.750)"
+    assert reasons["pareto_nbd"] == reasons["mbg_nbd"] == "not chosen: customer_value.model fixes bg_nbd"
 
 
 def test_when_no_candidate_can_be_scored_the_first_one_runs_and_every_reason_says_why():
-    settings = ClvSettings(candidates=("mbg_nbd", "bg_nbd"))
+    settings = CustomerValueSettings(candidates=("mbg_nbd", "bg_nbd"))
     chosen, reasons = choose_model(backtest_with({"mbg_nbd": None, "bg_nbd": None}), settings)
     assert chosen == "mbg_nbd"
     assert reasons == {
@@ -97,8 +97,8 @@ def test_when_no_candidate_can_be_scored_the_first_one_runs_and_every_reason_say
 def test_a_fixed_model_must_be_one_of_the_candidates(tmp_path):
     (tmp_path / "p.csv").write_text("order_id,customer_id,order_ts,product_id,quantity,unit_price\n")
     config = write_config(tmp_path, {"sources": {"purchases": {"path": "p.csv"}},
-                                     "clv": {"model": "pareto_nbd", "candidates": ["bg_nbd", "mbg_nbd"]}})
-    with pytest.raises(ConfigError, match=r"clv.model 'pareto_nbd' is not among clv.candidates \['bg_nbd', 'mbg_nbd'\]"):
+                                     "customer_value": {"model": "pareto_nbd", "candidates": ["bg_nbd", "mbg_nbd"]}})
+    with pytest.raises(ConfigError, match=r"customer_value.model 'pareto_nbd' is not among customer_value.candidates \['bg_nbd', 'mbg_nbd'\]"):
         load_settings(config)
 
 

@@ -14,7 +14,7 @@ def run_shop(tmp_path, home, lines: list[str], as_of: str | None = "2024-03-31",
     (tmp_path / "in" / "purchases.csv").write_text(HEADER + "".join(line + "\n" for line in lines))
     settings = {"as_of": as_of, "sources": {"purchases": {"path": "in", "return_order_prefix": "R"}}}
     if clv:
-        settings["clv"] = clv
+        settings["customer_value"] = clv
     selection = "group:ingest or group:prepare or group:customer_value"
     assert materialize(write_config(tmp_path, settings), home, selection=selection).success
     return connect(home)

@@ -142,3 +142,27 @@ def test_a_timestamp_format_that_reads_none_of_the_first_values_is_a_config_erro
 def test_only_the_encodings_duckdb_reads_itself_are_accepted(tmp_path):
     message = problem(config_with(tmp_path, {"path": "in/purchases.csv", "columns": MAPPING, "encoding": "cp1252"}))
     assert "'sources.purchases.encoding'" in message and "'latin-1'" in message
+
+
+def test_a_section_under_its_old_name_still_runs_and_says_its_new_name(tmp_path):
+    config = write_config(tmp_path, {
+        "sources": {"purchases": {"path": "purchases.csv"}},
+        "clv": {"holdout_fraction": 0.3},
+        "segmentation": {"k": 4},
+    })
+    with pytest.warns(ConfigDeprecation) as warned:
+        settings = load_settings(config)
+    messages = [str(warning.message) for warning in warned]
+    assert any("section 'clv' is deprecated, name it 'customer_value'" in message for message in messages)
+    assert any("section 'segmentation' is deprecated, name it 'survey'" in message for message in messages)
+    assert (settings.customer_value.holdout_fraction, settings.survey.k) == (0.3, 4)
+
+
+def test_a_section_given_under_both_its_old_and_new_name_is_a_config_error(tmp_path):
+    config = write_config(tmp_path, {
+        "sources": {"purchases": {"path": "purchases.csv"}},
+        "clv": {"holdout_fraction": 0.3},
+        "customer_value": {"holdout_fraction": 0.2},
+    })
+    with pytest.raises(ConfigError, match="'clv' is the old name of 'customer_value'"):
+        load_settings(config)

@@ -52,18 +52,18 @@ def run_failure_message(result) -> str:
 
 
 @pytest.mark.parametrize(("settings", "named"), [
-    ({"clv": {"holdout_fraction": 1.5}}, "'clv.holdout_fraction': 1.5 is out of range"),
-    ({"clv": {"holdout_fraction": 0}}, "'clv.holdout_fraction': 0 is out of range"),
-    ({"clv": {"annual_discount_rate": -0.1}}, "'clv.annual_discount_rate': -0.1 is out of range"),
-    ({"clv": {"min_customers": 0}}, "'clv.min_customers': 0 is out of range"),
+    ({"customer_value": {"holdout_fraction": 1.5}}, "'customer_value.holdout_fraction': 1.5 is out of range"),
+    ({"customer_value": {"holdout_fraction": 0}}, "'customer_value.holdout_fraction': 0 is out of range"),
+    ({"customer_value": {"annual_discount_rate": -0.1}}, "'customer_value.annual_discount_rate': -0.1 is out of range"),
+    ({"customer_value": {"min_customers": 0}}, "'customer_value.min_customers': 0 is out of range"),
     ({"chains": {"window_days": -3}}, "'chains.window_days': -3 is out of range"),
     ({"lifecycle": {"vip_top_share": 5}}, "'lifecycle.vip_top_share': 5 is out of range"),
     ({"lifecycle": {"lapsed_days": -10}}, "'lifecycle.lapsed_days': -10 is out of range"),
     ({"lifecycle": {"lapsed_p_alive": 0.6, "at_risk_p_alive": 0.5}}, "lapsed_p_alive (0.6) is above at_risk_p_alive (0.5)"),
-    ({"segmentation": {"k_min": 6, "k_max": 3}}, "'segmentation': k_min (6) is larger than k_max (3)"),
-    ({"segmentation": {"k": 1}}, "'segmentation.k': 1 is out of range"),
-    ({"segmentation": {"max_missing_share": 1}}, "'segmentation.max_missing_share': 1 is out of range"),
-    ({"segmentation": {"scale_min": 5, "scale_max": 1}}, "scale_min (5) must be below scale_max (1)"),
+    ({"survey": {"k_min": 6, "k_max": 3}}, "'survey': k_min (6) is larger than k_max (3)"),
+    ({"survey": {"k": 1}}, "'survey.k': 1 is out of range"),
+    ({"survey": {"max_missing_share": 1}}, "'survey.max_missing_share': 1 is out of range"),
+    ({"survey": {"scale_min": 5, "scale_max": 1}}, "scale_min (5) must be below scale_max (1)"),
     ({"actions": {"welcome_days": 0}}, "'actions.welcome_days': 0 is out of range"),
     ({"publish": {"keep_nights": 0}}, "'publish.keep_nights': 0 is out of range"),
     ({"schedule": {"timezone": "Europe/Berlln"}}, "'schedule.timezone': 'Europe/Berlln' is not an IANA time zone"),
@@ -110,7 +110,7 @@ def test_a_config_error_through_the_dagster_cli_is_printed_once_without_a_trace(
     shutil.copy(REPO / "pipelines" / "dagster.yaml", dagster_home)
     env = {
         **os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(dagster_home),
-        "LIFECYCLE_CONFIG": str(small_shop(tmp_path, clv={"holdout_fraction": 1.5})),
+        "LIFECYCLE_CONFIG": str(small_shop(tmp_path, customer_value={"holdout_fraction": 1.5})),
         "LIFECYCLE_HOME": str(tmp_path / "home"),
     }
     cli = subprocess.run(
@@ -119,7 +119,7 @@ def test_a_config_error_through_the_dagster_cli_is_printed_once_without_a_trace(
     )
     output = cli.stdout + cli.stderr
     assert cli.returncode != 0
-    assert output.count("'clv.holdout_fraction': 1.5 is out of range") == 1
+    assert output.count("'customer_value.holdout_fraction': 1.5 is out of range") == 1
     failure = output[output.index("RUN_FAILURE"):]
     assert failure.splitlines()[2].startswith("Config error: ")
     assert "Stack Trace" not in output and "Traceback" not in output
@@ -277,7 +277,7 @@ def test_a_failed_run_is_posted_to_the_configured_webhook_with_the_reason(tmp_pa
 
 def test_a_config_error_is_alerted_too_and_the_environment_names_the_webhook(tmp_path, webhook):
     url, received = webhook
-    config_path = small_shop(tmp_path, clv={"holdout_fraction": 1.5})
+    config_path = small_shop(tmp_path, customer_value={"holdout_fraction": 1.5})
     with dg.instance_for_test() as instance:
         result = failed_run(tmp_path, config_path, instance)
         context = dg.build_run_status_sensor_context(
@@ -291,15 +291,15 @@ def test_a_config_error_is_alerted_too_and_the_environment_names_the_webhook(tmp
         alert_on_failure(context, operations_config=OperationsConfig(config_path=str(config_path), webhook_from_environment=url))
     (alert,) = received
     assert alert["failed_steps"] == {}
-    assert "failed: Config error: " in alert["text"] and "'clv.holdout_fraction': 1.5" in alert["text"]
+    assert "failed: Config error: " in alert["text"] and "'customer_value.holdout_fraction': 1.5" in alert["text"]
 
 
 def test_the_file_sensor_says_why_it_skips_when_the_config_is_broken(tmp_path):
-    config_path = small_shop(tmp_path, clv={"holdout_fraction": 1.5})
+    config_path = small_shop(tmp_path, customer_value={"holdout_fraction": 1.5})
     with dg.build_sensor_context(resources={"operations_config": OperationsConfig(config_path=str(config_path))}) as context:
         skipped = new_source_files(context)
     assert isinstance(skipped, dg.SkipReason)
-    assert "'clv.holdout_fraction': 1.5 is out of range" in skipped.skip_message
+    assert "'customer_value.holdout_fraction': 1.5 is out of range" in skipped.skip_message
 
 
 # --- the UI as `make ui` starts it ----------------------------------------------------------------

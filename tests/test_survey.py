@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from assets.survey.segmentation import prepare, segment
-from common.config import SegmentationSettings
+from common.config import SurveySettings
 from conftest import REPO, connect, materialize, requires_shared_data, write_config
 
 SURVEY_AND_DOWNSTREAM = "group:ingest or group:prepare or group:customer_value or group:survey"
@@ -75,7 +75,7 @@ def small_survey(tmp_path: Path, lines: list[str], settings: dict | None = None)
     return write_config(
         tmp_path,
         {"sources": {"purchases": {"path": "purchases.csv"}, "survey": {"path": "survey.csv"}},
-         "segmentation": settings or {}},
+         "survey": settings or {}},
     )
 
 
@@ -152,7 +152,7 @@ def planted_survey(seed: int, respondents: int = 800) -> tuple[pd.DataFrame, np.
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_two_close_planted_segments_are_kept_apart_where_silhouette_alone_would_merge_them(seed):
     answers, truth = planted_survey(seed)
-    settings = SegmentationSettings()
+    settings = SurveySettings()
     result = segment(prepare(answers, settings).features, settings)
     assert result.k == 5
     assert adjusted_rand_score(truth, result.labels) >= 0.9

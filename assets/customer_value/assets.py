@@ -52,8 +52,8 @@ def clv_model(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.Mat
     with warehouse.get_connection() as conn:
         as_of = read_as_of(conn)
         define_summary_as_of(conn, settings.time_unit)
-        model, reason, start = production_choice(conn, settings.clv)
-        fit = fit_production(conn, settings.clv, model, reason, settings.time_unit, start)
+        model, reason, start = production_choice(conn, settings.customer_value)
+        fit = fit_production(conn, settings.customer_value, model, reason, settings.time_unit, start)
         stored = model_table(fit, as_of, settings.time_unit)
         create_table_from_frame(conn, "clv_model", stored)
         metadata = {
@@ -87,7 +87,7 @@ def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
     settings = lifecycle_config.settings
     with warehouse.get_connection() as conn:
         fit = load_fit(conn)
-        build_customer_clv(conn, fit, settings.time_unit, settings.clv)
+        build_customer_clv(conn, fit, settings.time_unit, settings.customer_value)
         metadata = {**materialized(conn, "customer_clv"), "model": fit.purchases.model, "status": fit.status}
         if fit.usable:
             tiers = conn.execute(
@@ -119,8 +119,8 @@ def clv_backtest(context: dg.AssetExecutionContext, lifecycle_config: LifecycleC
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.get_connection() as conn:
         first, as_of = conn.execute("select first_order_date, as_of from analysis_scope").fetchone()
-        backtest = run_backtest(conn, settings.clv, first, as_of, settings.time_unit)
-        chosen, reasons = choose_model(backtest, settings.clv)
+        backtest = run_backtest(conn, settings.customer_value, first, as_of, settings.time_unit)
+        chosen, reasons = choose_model(backtest, settings.customer_value)
         card = scorecard(backtest, chosen, reasons)
         metadata = {"chosen": chosen, "calibration_end": str(backtest.cutoff), "holdout_days": backtest.holdout_days,
                     **({"note": backtest.note} if backtest.note else {})}

@@ -23,7 +23,7 @@ from lifetimes import GammaGammaFitter
 from assets.customer_value.gamma_gamma import GammaGammaFitError, fit_gamma_gamma
 from assets.customer_value.likelihood import FitError
 from assets.customer_value.purchase_models import MODELS, PurchaseModel
-from common.config import ClvSettings
+from common.config import CustomerValueSettings
 from common.warehouse import create_table, create_temp_table, create_view, quote, row_count, run_sql, table_exists
 
 SQL = Path(__file__).parent / "sql"
@@ -81,7 +81,7 @@ class PurchaseFit:
 
 
 def fit_purchases(
-    model: str, model_input: ModelInput, settings: ClvSettings, time_unit: str, start: dict | None = None
+    model: str, model_input: ModelInput, settings: CustomerValueSettings, time_unit: str, start: dict | None = None
 ) -> PurchaseFit:
     """Fit one purchase model unless the data cannot support it (from `start`, an earlier fit's
     parameters, if given), and judge what its P(alive) says."""
@@ -143,16 +143,16 @@ def define_summary_as_of(conn: duckdb.DuckDBPyConnection, time_unit: str) -> Non
     create_view(conn, "clv_summary", SQL / "clv_summary_as_of.sql", temporary=True)
 
 
-def production_choice(conn: duckdb.DuckDBPyConnection, settings: ClvSettings) -> tuple[str, str, dict | None]:
+def production_choice(conn: duckdb.DuckDBPyConnection, settings: CustomerValueSettings) -> tuple[str, str, dict | None]:
     """The purchase model to run in production, why, and its parameters fitted in the backtest (to
     start the production fit from, when the scorecard has them): the config's model, or the
     scorecard's choice."""
     scored = table_exists(conn, "clv_model_selection")
     if settings.model == "auto" and not scored:
-        raise RuntimeError("clv.model is auto but clv_model_selection has not been built: materialize it first")
+        raise RuntimeError("customer_value.model is auto but clv_model_selection has not been built: materialize it first")
     card = conn.execute("select * from clv_model_selection").df().set_index("model") if scored else pd.DataFrame()
     if settings.model != "auto":
-        model, reason = settings.model, f"fixed by config (clv.model: {settings.model})"
+        model, reason = settings.model, f"fixed by config (customer_value.model: {settings.model})"
     else:
         model = card.index[card["chosen"]][0]
         reason = f"chosen by the backtest to {card.loc[model, 'holdout_end']:%Y-%m-%d}: {card.loc[model, 'reason']}"
@@ -162,7 +162,7 @@ def production_choice(conn: duckdb.DuckDBPyConnection, settings: ClvSettings) ->
 
 
 def fit_production(
-    conn: duckdb.DuckDBPyConnection, settings: ClvSettings, model: str, reason: str, time_unit: str,
+    conn: duckdb.DuckDBPyConnection, settings: CustomerValueSettings, model: str, reason: str, time_unit: str,
     start: dict | None = None,
 ) -> ClvFit:
     """Fit the chosen purchase model on `clv_summary`, and Gamma-Gamma on the distinct (frequency,
@@ -206,7 +206,7 @@ def predict_if_alive(fit: ClvFit, pairs: pd.DataFrame, time_unit: str, annual_di
     return predicted
 
 
-def build_customer_clv(conn: duckdb.DuckDBPyConnection, fit: ClvFit, time_unit: str, settings: ClvSettings) -> int:
+def build_customer_clv(conn: duckdb.DuckDBPyConnection, fit: ClvFit, time_unit: str, settings: CustomerValueSettings) -> int:
     """`customer_clv` from `clv_summary`: model numbers when the fit is usable, else nulls and the reason."""
     define_summary_as_of(conn, time_unit)
     if not fit.usable:
@@ -278,14 +278,14 @@ class Backtest:
     tracking: pd.DataFrame | None = None  # days_after_cutoff, actual, one column per scored candidate
 
 
-def holdout_days(settings: ClvSettings, first_order_date: date, as_of: date, time_unit: str) -> int:
+def holdout_days(settings: CustomerValueSettings, first_order_date: date, as_of: date, time_unit: str) -> int:
     if settings.holdout_periods is not None:
         return int(settings.holdout_periods * days_per_unit(time_unit))
     return max(1, round((as_of - first_order_date).days * settings.holdout_fraction))
 
 
 def run_backtest(
-    conn: duckdb.DuckDBPyConnection, settings: ClvSettings, first_order_date: date, as_of: date, time_unit: str
+    conn: duckdb.DuckDBPyConnection, settings: CustomerValueSettings, first_order_date: date, as_of: date, time_unit: str
 ) -> Backtest:
     """Refit every candidate with the last holdout period hidden, then compare its predicted repeat
     purchases in the holdout with the actual ones."""
@@ -365,7 +365,7 @@ def seasonality_note(conn: duckdb.DuckDBPyConnection, as_of: date, held_out: int
             f"{low:%Y-%m}): its scores measure the season as much as the models")
 
 
-def choose_model(backtest: Backtest, settings: ClvSettings) -> tuple[str, dict[str, str]]:
+def choose_model(backtest: Backtest, settings: CustomerValueSettings) -> tuple[str, dict[str, str]]:
     """The production model and, for every candidate, why it was or was not chosen: the lowest holdout
     MAE (ties to the earlier candidate) unless the config fixes the model."""
     mae = backtest.scores["mae"].dropna() if not backtest.scores.empty else pd.Series(dtype=float)
@@ -374,8 +374,8 @@ def choose_model(backtest: Backtest, settings: ClvSettings) -> tuple[str, dict[s
     unscored = {fit.model: f"not scored: {fit.status}" for fit in backtest.fits if fit.model not in mae.index}
     if settings.model != "auto":
         chosen = settings.model
-        reasons = {model: f"not chosen: clv.model fixes {chosen}" for model in settings.candidates}
-        reasons[chosen] = f"fixed by config (clv.model: {chosen})" + (
+        reasons = {model: f"not chosen: customer_value.model fixes {chosen}" for model in settings.candidates}
+        reasons[chosen] = f"fixed by config (customer_value.model: {chosen})" + (
             f"; the lowest holdout MAE is {best}'s ({mae[best]:.3f})" if best not in (None, chosen) else "")
         return chosen, reasons
     if best is None:

@@ -30,7 +30,7 @@ def survey_answers(context: dg.AssetExecutionContext, lifecycle_config: Lifecycl
     """One row per respondent and factor with the raw answer and its rating; missing and unmappable
     answers are also listed in `survey_answers_quarantine` with the reason. Both are written
     together, whichever of them a run selects."""
-    settings = lifecycle_config.settings.segmentation
+    settings = lifecycle_config.settings.survey
     with warehouse.get_connection() as conn:
         if not factor_columns(conn):
             create_table(conn, "survey_answers", SQL / "no_survey_answers.sql")
@@ -83,7 +83,7 @@ def factor_columns(conn) -> list[str]:
 )
 def survey_segmentation(context: dg.AssetExecutionContext, lifecycle_config: LifecycleConfig, warehouse: Warehouse):
     """Segments the survey's respondents; either table can be built alone (the other keeps its last state)."""
-    settings = lifecycle_config.settings.segmentation
+    settings = lifecycle_config.settings.survey
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.get_connection() as conn:
         answers = conn.execute("select respondent_id, customer_id, factor, rating from survey_answers").df()
@@ -141,7 +141,7 @@ def survey_segment_profiles(lifecycle_config: LifecycleConfig, warehouse: Wareho
     """Per segment: size, share, mean rating and z-score per factor, its distinguishing factors and
     name, and — for respondents linked to customers — return rate, repeat-purchase rate, average
     order value, share of discounted buying and mean CLV."""
-    settings = lifecycle_config.settings.segmentation
+    settings = lifecycle_config.settings.survey
     with warehouse.get_connection() as conn:
         answers = conn.execute("select respondent_id, customer_id, factor, rating from survey_answers").df()
         segments = conn.execute(

@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 from threadpoolctl import threadpool_limits
 
-from common.config import SegmentationSettings
+from common.config import SurveySettings
 
 DEFAULT_LIKERT_SCALE = {
     # importance
@@ -36,7 +36,7 @@ BOOTSTRAP_RESAMPLES = 20
 GAP_REFERENCES = 10
 
 
-def likert_scale(settings: SegmentationSettings) -> pd.DataFrame:
+def likert_scale(settings: SurveySettings) -> pd.DataFrame:
     """The label -> rating table the SQL joins on: the default scale, extended or overridden by config."""
     scale = {**DEFAULT_LIKERT_SCALE, **{" ".join(k.lower().split()): v for k, v in (settings.likert_scale or {}).items()}}
     return pd.DataFrame({"label": list(scale), "rating": [float(v) for v in scale.values()]})
@@ -52,7 +52,7 @@ class Prepared:
     imputed_answers: int
 
 
-def prepare(answers: pd.DataFrame, settings: SegmentationSettings) -> Prepared:
+def prepare(answers: pd.DataFrame, settings: SurveySettings) -> Prepared:
     """Impute a respondent's few unusable answers with their own mean; leave out respondents with
     more than `max_missing_share` unusable answers; centre per respondent if configured; standardize."""
     wide = answers.pivot_table(index="respondent_id", columns="factor", values="rating", aggfunc="first", dropna=False)
@@ -88,7 +88,7 @@ class Segmentation:
     stability: dict[str, float] = field(default_factory=dict)
 
 
-def segment(features: np.ndarray, settings: SegmentationSettings) -> Segmentation:
+def segment(features: np.ndarray, settings: SurveySettings) -> Segmentation:
     """k-means for every k tried, each k judged by silhouette, Calinski-Harabasz, the gap statistic and
     bootstrap stability; k is the one most criteria support among the stable ks, unless config fixes it.
     On one thread: for a survey's few thousand respondents, k-means' OpenMP threads cost more than they
@@ -97,7 +97,7 @@ def segment(features: np.ndarray, settings: SegmentationSettings) -> Segmentatio
         return _segment(features, settings)
 
 
-def _segment(features: np.ndarray, settings: SegmentationSettings) -> Segmentation:
+def _segment(features: np.ndarray, settings: SurveySettings) -> Segmentation:
     candidates = [settings.k] if settings.k else list(range(settings.k_min, min(settings.k_max, len(features) - 1) + 1))
     generator = np.random.default_rng(settings.seed)
     references = reference_sets(features, generator)
@@ -123,7 +123,7 @@ def _segment(features: np.ndarray, settings: SegmentationSettings) -> Segmentati
                         {**summary, "bootstrap_resamples": BOOTSTRAP_RESAMPLES})
 
 
-def choose_k(criteria: pd.DataFrame, settings: SegmentationSettings) -> pd.DataFrame:
+def choose_k(criteria: pd.DataFrame, settings: SurveySettings) -> pd.DataFrame:
     """Among the stable ks (mean bootstrap ARI at least `min_stability`; all ks if none is), four
     criteria each name a k: the highest silhouette, the highest Calinski-Harabasz index, the gap
     statistic's first k with Gap(k) >= Gap(k+1) - se(k+1) (Tibshirani et al. 2001), and the largest
@@ -148,7 +148,7 @@ def choose_k(criteria: pd.DataFrame, settings: SegmentationSettings) -> pd.DataF
              else f"among all ks, none being stable (mean bootstrap ARI at least {settings.min_stability:g})")
     others = "".join(f"; {name} prefers {value}" for name, value in votes.items() if value != k)
     backers = criteria.loc[criteria["chosen"], "preferred_by"].iloc[0] or "no criterion"
-    reason = f"fixed by config (segmentation.k: {k})" if settings.k else f"k = {k}: preferred by {backers} {among}{others}"
+    reason = f"fixed by config (survey.k: {k})" if settings.k else f"k = {k}: preferred by {backers} {among}{others}"
     criteria["reason"] = np.where(criteria["chosen"], reason, None)
     return criteria
 
@@ -163,7 +163,7 @@ def reference_sets(features: np.ndarray, generator: np.random.Generator) -> list
     return [generator.uniform(low, high, rotated.shape) @ axes for _ in range(GAP_REFERENCES)]
 
 
-def stability(features: np.ndarray, model: KMeans, settings: SegmentationSettings,
+def stability(features: np.ndarray, model: KMeans, settings: SurveySettings,
               generator: np.random.Generator) -> dict[str, float]:
     """Agreement (adjusted Rand index) between a solution and k-means refitted on bootstrap resamples."""
     scores = []
