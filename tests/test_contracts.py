@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from dagster._core.execution.api import create_execution_plan
 
-from assets.ingest.checks import trustworthy, validate_table
+from assets.ingest.checks import Expectation, trustworthy, validate_table
 from common.contracts import (
     ASSETS,
     README,
@@ -244,3 +244,17 @@ def test_every_asset_in_the_ui_but_the_file_writers_has_a_contract_and_a_column_
 
 def test_the_readme_column_tables_are_the_contracts():
     assert README.read_text() == render_readme(README.read_text()), "run python -m common.contracts"
+
+
+def test_great_expectations_judges_exact_decimal_amounts_by_their_value():
+    """Decimals reach GX as doubles (as Python objects they made the checks several times slower);
+    a missing amount and a negative price are still found, and a price of 0.0001 is not negative."""
+    conn = duckdb.connect()
+    conn.execute(
+        "create table purchases as select * from (values (1, 10.50::decimal(18,4)), (2, null), "
+        "(3, -0.0001::decimal(18,4)), (4, 0.0001::decimal(18,4))) v(source_row, unit_price)"
+    )
+    outcome = validate_table(conn, "purchases", [
+        Expectation("not_null", "unit_price"), Expectation("between", "unit_price", 0, None),
+    ])
+    assert outcome["unexpected"].tolist() == [1, 1]
