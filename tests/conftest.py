@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
+import socket
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -58,3 +61,21 @@ def requires_shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not present: {path}")
     return path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    """Ask a Dagster webserver on loopback a GraphQL query; its `data`."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]

@@ -4,19 +4,17 @@ with what to do, one writer at a time, failed runs alerted, a missed night visib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import REPO, connect, materialize, write_config
+from conftest import REPO, connect, free_port, graphql, materialize, write_config
 
 from common.config import ConfigError, load_settings
 from common.resources import (
@@ -256,17 +254,22 @@ def failed_run(tmp_path: Path, config_path: Path, instance: dg.DagsterInstance):
     )
 
 
+def failure_context(instance, result):
+    """What the run-failure sensor is handed for the failed run `result`."""
+    return dg.build_run_status_sensor_context(
+        sensor_name="alert_on_failure",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+    ).for_run_failure()
+
+
 def test_a_failed_run_is_posted_to_the_configured_webhook_with_the_reason(tmp_path, webhook):
     url, received = webhook
     config_path = small_shop(tmp_path, as_of="2023-12-01", alerts={"webhook_url": url})
     with dg.instance_for_test() as instance:
         result = failed_run(tmp_path, config_path, instance)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="alert_on_failure",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(),
-        ).for_run_failure()
+        context = failure_context(instance, result)
         alert_on_failure(context, operations_config=OperationsConfig(config_path=str(config_path)))
     (alert,) = received
     assert alert["run_id"] == result.run_id
@@ -280,12 +283,7 @@ def test_a_config_error_is_alerted_too_and_the_environment_names_the_webhook(tmp
     config_path = small_shop(tmp_path, customer_value={"holdout_fraction": 1.5})
     with dg.instance_for_test() as instance:
         result = failed_run(tmp_path, config_path, instance)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="alert_on_failure",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(),
-        ).for_run_failure()
+        context = failure_context(instance, result)
         skipped = alert_on_failure(context, operations_config=OperationsConfig(config_path=str(config_path)))
         assert isinstance(skipped, dg.SkipReason) and not received
         alert_on_failure(context, operations_config=OperationsConfig(config_path=str(config_path), webhook_from_environment=url))
@@ -321,20 +319,6 @@ UI_QUERY = """
 }
 """
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["data"]
 
 
 def record_old_publish(dagster_home: Path, hours_ago: float) -> None:

@@ -1,8 +1,6 @@
 """The real Dagster webserver loads the code location and lists every asset, check, job and schedule."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port, graphql
 from pipelines.definitions import defs
 
 QUERY = """
@@ -40,21 +38,6 @@ QUERY = """
 }
 """
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["data"]
 
 
 @pytest.fixture
