@@ -321,12 +321,13 @@ def score(conn: duckdb.DuckDBPyConnection, backtest: Backtest, rows: pd.DataFram
                       {"cutoff": backtest.cutoff, "as_of": backtest.as_of})
     conn.register("backtest_predictions", pd.concat(predictions, ignore_index=True))
     try:
+        create_temp_table(conn, "clv_backtest_compared", SQL / "clv_backtest_compared.sql")
         backtest.scores = conn.execute((SQL / "clv_model_scores.sql").read_text()).df().set_index("model")
         backtest.by_frequency = conn.execute((SQL / "clv_backtest_by_frequency.sql").read_text()).df()
         backtest.tracking = tracking_curve(conn, horizons, backtest.cutoff).assign(**tracking)
     finally:
         conn.unregister("backtest_predictions")
-        conn.execute("drop table clv_backtest_groups")
+        conn.execute("drop table if exists clv_backtest_compared; drop table clv_backtest_groups")
 
 
 def tracking_curve(conn: duckdb.DuckDBPyConnection, horizons: list[int], cutoff: date) -> pd.DataFrame:

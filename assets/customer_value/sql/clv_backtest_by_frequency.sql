@@ -2,22 +2,8 @@
 -- frequency (0..6, 7+): the classic calibration plot's points.
 with
 
-groups as (
-    select * from clv_backtest_groups
-),
-
 compared as (
-    select
-        predictions.model,
-        frequency,
-        recency,
-        T,
-        least(groups.frequency, 7) as frequency_order,
-        groups.customers,
-        groups.actual_purchases as actual,
-        predictions.predicted_purchases as predicted
-    from groups
-    join backtest_predictions as predictions using (frequency, recency, T)
+    select *, least(frequency, 7) as frequency_order from clv_backtest_compared
 )
 
 -- Float sums in a fixed order: a sum's last bits depend on the order of its terms, which a parallel

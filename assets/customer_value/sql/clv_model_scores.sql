@@ -6,22 +6,8 @@
 -- aggregation leaves to chance, and a re-run must give the same table.
 with
 
-groups as (
-    select * from clv_backtest_groups
-),
-
 compared as (
-    select
-        predictions.model,
-        frequency,
-        recency,
-        T,
-        groups.customers,
-        groups.actual_purchases as actual,
-        predictions.predicted_purchases as predicted,
-        predictions.p_alive
-    from groups
-    join backtest_predictions as predictions using (frequency, recency, T)
+    select * from clv_backtest_compared
 ),
 
 means as (
