@@ -41,7 +41,9 @@ IDENTIFIER_COLUMNS = frozenset({"customer_id", "order_id"})
 
 def define_table(conn: duckdb.DuckDBPyConnection, table: str, select: str, params: dict | None = None) -> None:
     """Create `table` empty (replacing it) with the columns and types of `select`, identifier
-    columns stored uncompressed."""
+    columns stored uncompressed. Always re-created from written-out column definitions: in DuckDB
+    2.0 a table made by `create table ... as ... with no data` and then filled inside the same
+    transaction can read back empty (seen with a GROUP BY of over ~120k rows and no id column)."""
     name = quote(table)
     run_sql(conn, f"create or replace table {name} as\n{select}\nwith no data", params)
     columns = conn.execute(
@@ -51,12 +53,11 @@ def define_table(conn: duckdb.DuckDBPyConnection, table: str, select: str, param
         [table],
     ).fetchall()
     uncompressed = {column for column, data_type in columns if column in IDENTIFIER_COLUMNS and data_type == "VARCHAR"}
-    if uncompressed:
-        definitions = ",\n    ".join(
-            f"{quote(column)} {data_type}" + (" using compression uncompressed" if column in uncompressed else "")
-            for column, data_type in columns
-        )
-        conn.execute(f"create or replace table {name} (\n    {definitions}\n)")
+    definitions = ",\n    ".join(
+        f"{quote(column)} {data_type}" + (" using compression uncompressed" if column in uncompressed else "")
+        for column, data_type in columns
+    )
+    conn.execute(f"create or replace table {name} (\n    {definitions}\n)")
 
 
 def create_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None) -> int:

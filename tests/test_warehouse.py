@@ -34,6 +34,18 @@ def test_filtered_reads_see_every_row_of_a_freshly_created_table(conn, tmp_path)
         assert reopened.execute("select count(*) from days where customer_id = 'C7'").fetchone()[0] == 500
 
 
+
+def test_a_large_grouped_table_without_id_columns_reads_back_every_row(conn, tmp_path):
+    """DuckDB 2.0 loses such a table when it is made with `... with no data` and filled in the same
+    transaction; create_table must not."""
+    conn.execute(
+        "create table source as select range % 1000 as f, (range % 977)::double as r, "
+        "(range % 991)::double as t from range(1000000)"
+    )
+    sql = write_sql(tmp_path, "groups", "select f, r, t, count(*) as n from source group by all")
+    assert create_table(conn, "groups", sql) == 1_000_000
+    assert conn.execute("select count(*), sum(n) from groups").fetchone() == (1_000_000, 1_000_000)
+
 def test_a_failing_query_keeps_the_previous_table(conn, tmp_path):
     good = write_sql(tmp_path, "good", "select range as n, 'C' || range as customer_id from range(10)")
     bad = write_sql(tmp_path, "bad", "select n, customer_id, cast('x' || n as integer) as broken from (" + good.read_text() + ")")
