@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
 import socket
 import urllib.request
 from pathlib import Path
@@ -79,3 +82,15 @@ def graphql(port: int, query: str) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)["data"]
+
+
+def stop_process_group(process: subprocess.Popen, grace_seconds: float = 60) -> None:
+    """Stop a server started in its own session (`dagster dev` and its daemon, webserver and code
+    server): asked to stop first, killed if it has not within the grace period, so a slow shutdown
+    cannot fail a test whose checks have passed."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import REPO, connect, free_port, graphql, materialize, write_config
+from conftest import REPO, connect, free_port, graphql, materialize, stop_process_group, write_config
 
 from common.config import ConfigError, load_settings
 from common.resources import (
@@ -370,8 +370,7 @@ def test_make_ui_starts_without_the_unused_dagster_yaml_warning_and_shows_a_miss
                 (repository,), (exports,) = data["repositoriesOrError"]["nodes"], data["assetNodes"]
                 status = (exports["freshnessStatusInfo"] or {}).get("freshnessStatus")
         finally:
-            os.killpg(ui.pid, 15)
-            ui.wait(timeout=60)
+            stop_process_group(ui)
     assert "will not be used" not in log.read_text()
     (schedule,) = repository["schedules"]
     assert (schedule["cronSchedule"], schedule["executionTimezone"]) == ("30 1 * * *", "Europe/Berlin")
