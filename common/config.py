@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import warnings
 from datetime import date
 from functools import cached_property
@@ -261,8 +262,45 @@ class AlertSettings(Strict):
         return value
 
 
+class SparkSettings(Strict):
+    """Where the Spark engine runs: a master URL (`local[*]`, `spark://host:7077`, `yarn`, `k8s://...`)
+    or a Spark Connect URL in `remote` (`sc://host:15002`), settings passed to the session as they are,
+    and the folder the Spark tables live in (default `LIFECYCLE_HOME/warehouse/spark`)."""
+
+    master: str = "local[*]"
+    remote: str | None = None
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    warehouse_dir: str | None = None
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str) -> str:
+        if not re.fullmatch(r"local(\[(\*|[1-9][0-9]*)(, *[0-9]+)?\])?|(spark|k8s|mesos)://\S+|yarn", value):
+            raise ValueError(
+                f"'{value}' is not a Spark master URL such as local[*], local[4], spark://host:7077, yarn or k8s://https://host"
+            )
+        return value
+
+    @field_validator("remote")
+    @classmethod
+    def _remote(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"sc://\S+", value):
+            raise ValueError(f"'{value}' is not a Spark Connect URL such as sc://host:15002")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_connect(self):
+        if self.remote is not None and "master" in self.model_fields_set:
+            raise ValueError("give either 'master' (a Spark master URL) or 'remote' (a Spark Connect URL), not both")
+        return self
+
+
 class Settings(Strict):
     """The validated configuration of one run."""
+
+    # duckdb (one machine, the default) or spark (a cluster, or local[*]); the tables are the same
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = SparkSettings()
 
     as_of: date | None = None
     time_unit: Literal["day", "week"] = "day"
@@ -328,10 +366,34 @@ def load_settings(config_path: str | os.PathLike | None = None, today: date | No
     path, raw = read_config(config_path)
     try:
         return Settings.model_validate(
-            {**upgrade_deprecated(raw, path), "config_path": path}, context={"today": today or date.today()}
+            {**engine_from_environment(upgrade_deprecated(raw, path)), "config_path": path}, context={"today": today or date.today()}
         )
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(err) for err in exc.errors())) from None
+
+
+# The engine and where Spark runs can be chosen per machine, without editing the config.
+ENGINE_SETTINGS = {
+    "LIFECYCLE_ENGINE": ("engine",),
+    "LIFECYCLE_SPARK_MASTER": ("spark", "master"),
+    "LIFECYCLE_SPARK_REMOTE": ("spark", "remote"),
+    "LIFECYCLE_SPARK_WAREHOUSE": ("spark", "warehouse_dir"),
+}
+
+
+def engine_from_environment(raw: dict) -> dict:
+    """The config with the engine settings the environment overrides; setting the master (or the
+    Spark Connect URL) from the environment replaces the other one given in the file."""
+    raw = {**raw, "spark": dict(raw.get("spark") or {})}
+    for variable, (*section, key) in ENGINE_SETTINGS.items():
+        value = os.environ.get(variable)
+        if not value:
+            continue
+        target = raw[section[0]] if section else raw
+        target[key] = value
+        if key in ("master", "remote"):
+            target.pop("remote" if key == "master" else "master", None)
+    return raw
 
 
 def read_config(config_path: str | os.PathLike | None = None) -> tuple[Path, dict]:

@@ -1,7 +1,8 @@
-"""Running the project's SQL files against the DuckDB warehouse.
+"""Running the project's SQL files against the warehouse.
 
 SQL lives in `.sql` files beside the stage that owns it; this module is the one small helper that
-runs them, so every stage materializes tables the same way.
+runs them, so every stage materializes tables the same way. The connection is DuckDB's, or on the
+Spark engine a `common.spark.SparkConnection`, which the table helpers hand their work to.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def create_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, pa
     """Materialize the SELECT in `sql_file` as `table` (replacing it) and return its row count.
     In one transaction: readers see the old table or the new one, and a failure keeps the old one."""
     select = sql_file.read_text().strip().rstrip(";")
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.create_table(table, select, params)
     conn.execute("begin transaction")
     try:
         define_table(conn, table, select, params)
@@ -79,15 +82,21 @@ def create_temp_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Pat
     """Materialize the SELECT in `sql_file` as a temp table: scratch work of one step, gone with its
     connection and never published."""
     select = sql_file.read_text().strip().rstrip(";")
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.create_temp_table(table, select, params)
     run_sql(conn, f"create or replace temp table {quote(table)} as\n{select}", params)
     return row_count(conn, table)
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.row_count(table)
     return conn.execute(f"select count(*) from {quote(table)}").fetchall()[0][0]
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.table_exists(table)
     found = conn.execute(
         "select count(*) from duckdb_tables() where table_name = ? and database_name = current_database()",
         [table],
@@ -96,6 +105,8 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def table_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.table_names()
     rows = conn.execute(
         "select table_name from duckdb_tables() "
         "where database_name = current_database() and not temporary order by table_name"
@@ -117,6 +128,8 @@ def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path, temp
     """Define the SELECT in `sql_file` as `view`: for rows cheap to derive, not worth a copy. A
     temporary view belongs to the step's connection and is never published."""
     select = sql_file.read_text().strip().rstrip(";")
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.create_view(view, select, temporary)
     conn.execute(f"create or replace {'temp ' if temporary else ''}view {quote(view)} as\n{select}")
 
 
@@ -128,6 +141,8 @@ def read_as_of(conn: duckdb.DuckDBPyConnection):
 def create_table_from_frame(conn: duckdb.DuckDBPyConnection, table: str, frame, temporary: bool = False) -> int:
     """Store a small DataFrame (model parameters, a backtest summary) as a warehouse table, or as a
     temp table for a step's own scratch work."""
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.create_table_from_frame(table, frame, temporary)
     conn.register("frame_to_store", frame)
     try:
         conn.execute(f"create or replace {'temp ' if temporary else ''}table {quote(table)} as select * from frame_to_store")

@@ -1,0 +1,116 @@
+"""The project's SQL, written for DuckDB, as Spark SQL: translated by sqlglot when first run, then cached.
+
+The `.sql` files stay the one definition of every table. What sqlglot translates by syntax alone but
+Spark would compute differently is fixed here, once, as a transform of the parsed SQL; what no
+transform can know (a date minus a date, for instance) is written in the SQL files in a form both
+engines read the same way, with a comment there.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+
+
+def quantile_within_group(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `quantile_cont(x, q)` / `quantile_disc(x, q)` (q a number or a list of them) as Spark's
+    exact `percentile(x, q)` / `percentile_disc(q) within group (order by x)`. Both interpolate
+    `quantile_cont` linearly between the two closest ranks, as DuckDB does."""
+    if isinstance(node, exp.PercentileCont) and not isinstance(node.parent, exp.WithinGroup):
+        return exp.Anonymous(this="percentile", expressions=[node.this, node.expression])
+    if isinstance(node, exp.PercentileDisc) and not isinstance(node.parent, exp.WithinGroup):
+        fractions = node.expression.expressions if isinstance(node.expression, exp.Array) else [node.expression]
+        ordered = exp.Order(expressions=[exp.Ordered(this=node.this, nulls_first=False)])
+        # sqlglot writes Spark's percentile_disc as percentile_approx: spelled out, it stays exact
+        values = [
+            exp.WithinGroup(this=exp.Anonymous(this="percentile_disc", expressions=[fraction.copy()]), expression=ordered.copy())
+            for fraction in fractions
+        ]
+        return exp.Array(expressions=values) if isinstance(node.expression, exp.Array) else values[0]
+    return node
+
+
+# Columns that hold a date. DuckDB subtracts two dates into a number of days; Spark into an interval,
+# which no comparison with a number accepts, so a difference of two of these becomes datediff().
+DATE_NAMES = frozenset({"as_of", "month", "month_start", "snapshot_date"})
+DATE_SUFFIXES = ("_date", "_on", "_start", "_end", "_month")
+DATE_FUNCTIONS = (exp.Max, exp.Min, exp.AnyValue, exp.LastDay, exp.ArgMin, exp.ArgMax)
+
+
+def is_date(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Paren):
+        return is_date(node.this)
+    if isinstance(node, exp.Column):
+        return node.name in DATE_NAMES or node.name.endswith(DATE_SUFFIXES)
+    if isinstance(node, exp.Cast):
+        return node.to.is_type(exp.DataType.Type.DATE)
+    if isinstance(node, exp.Window):
+        return is_date(node.this)
+    if isinstance(node, (exp.Lag, exp.Lead, *DATE_FUNCTIONS)):
+        return is_date(node.this)
+    if isinstance(node, exp.Subquery):
+        select = node.this
+        return isinstance(select, exp.Select) and len(select.expressions) == 1 and is_date(select.expressions[0].unalias())
+    return False
+
+
+def date_difference(node: exp.Expression) -> exp.Expression:
+    """`a - b` of two dates: DuckDB's number of days is Spark's `datediff(a, b)`."""
+    if isinstance(node, exp.Sub) and is_date(node.this) and is_date(node.expression):
+        return exp.Anonymous(this="datediff", expressions=[node.this, node.expression])
+    return node
+
+
+def float_division(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `/` divides as doubles whatever the operands; Spark keeps dividing decimals as
+    decimals (rounded to six places)."""
+    if isinstance(node, exp.Div) and not (isinstance(node.this, exp.Cast) and node.this.to.is_type(exp.DataType.Type.DOUBLE)):
+        return exp.Div(this=exp.cast(node.this, exp.DataType.Type.DOUBLE), expression=node.expression)
+    return node
+
+
+def double_average(node: exp.Expression) -> exp.Expression:
+    """DuckDB averages decimals as doubles; Spark's avg of a decimal is a decimal."""
+    if isinstance(node, exp.Avg) and not (isinstance(node.this, exp.Cast) and node.this.to.is_type(exp.DataType.Type.DOUBLE)):
+        return exp.Avg(this=exp.cast(node.this, exp.DataType.Type.DOUBLE))
+    return node
+
+
+def windows_in_parentheses(node: exp.Expression) -> exp.Expression:
+    """`lag(x) over w - y`: Spark reads `w-y` as one (Hive-style) name."""
+    if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary):
+        return exp.Paren(this=node)
+    return node
+
+
+def format_placeholders(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `format('{} days', n)` as Spark's `format_string('%s days', n)`."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "format" or isinstance(node, exp.Format):
+        pattern, *values = [node.this, *node.expressions] if isinstance(node, exp.Format) else node.expressions
+        if isinstance(pattern, exp.Literal) and pattern.is_string:
+            text = pattern.this.replace("%", "%%").replace("{}", "%s")
+            return exp.Anonymous(this="format_string", expressions=[exp.Literal.string(text), *values])
+    return node
+
+
+TRANSFORMS = (quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+
+
+@lru_cache(maxsize=512)
+def spark_statements(text: str) -> tuple[str, ...]:
+    """Each statement of a DuckDB SQL text as Spark SQL, `$name` parameters as `:name`."""
+    statements = []
+    for tree in sqlglot.parse(text, read="duckdb"):
+        if tree is None:
+            continue
+        for transform in TRANSFORMS:
+            tree = tree.transform(transform)
+        statements.append(tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE))
+    return tuple(statements)
+
+
+def to_spark(text: str) -> str:
+    """A DuckDB SQL text as Spark SQL (statements separated by `;`)."""
+    return ";\n".join(spark_statements(text))

@@ -1,0 +1,192 @@
+"""The Spark engine: a session from the config, and a connection that runs the project's DuckDB SQL on it.
+
+The assets talk to the warehouse through a connection's `execute(sql, params)` and the helpers in
+`common.warehouse`. `SparkConnection` offers the same calls over a SparkSession: every SQL text is
+translated once by `common.dialects`, `$name` parameters are bound as Spark named parameters and
+`?` as positional ones (never formatted into the SQL), and tables are Parquet tables in the Spark
+database `main`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import sqlglot
+from sqlglot import exp
+
+from common.config import SparkSettings
+from common.dialects import spark_statements
+
+DATABASE = "main"
+# DuckDB statements that have no Spark counterpart and need none: Spark writes each table in one
+# job, and there is no open file to checkpoint.
+NO_OPS = re.compile(r"^\s*(begin transaction|begin|commit|rollback|checkpoint)\s*;?\s*$", re.IGNORECASE)
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def spark_session(settings: SparkSettings, warehouse_dir: Path, app_name: str = "retail-lifecycle"):
+    """The session for a run: the one already active in this process (spark-submit, tests), else a
+    new one on the configured master or Spark Connect URL."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and settings.remote is None:
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    builder = builder.remote(settings.remote) if settings.remote else builder.master(settings.master)
+    defaults = {
+        "spark.sql.warehouse.dir": str(warehouse_dir),
+        "spark.ui.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        # small tables are many here: a few partitions per shuffle, Spark coalescing them further
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.adaptive.enabled": "true",
+    }
+    for key, value in {**defaults, **{key: str(value) for key, value in settings.conf.items()}}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+class SparkResult:
+    """What `execute` returns: the rows of the last statement, read like a DuckDB result."""
+
+    def __init__(self, frame):
+        self.frame = frame
+        self._rows = None
+
+    def fetchall(self) -> list[tuple]:
+        if self._rows is None:
+            self._rows = [] if self.frame is None else [tuple(row) for row in self.frame.collect()]
+        return self._rows
+
+    def fetchone(self):
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    def df(self) -> pd.DataFrame:
+        """Small results only (a chart's rows): collected to the driver."""
+        columns = [] if self.frame is None else self.frame.columns
+        return pd.DataFrame(self.fetchall(), columns=columns)
+
+
+class SparkConnection:
+    """The warehouse on Spark, with the calls the assets make on a DuckDB connection."""
+
+    engine = "spark"
+
+    def __init__(self, spark, database: str = DATABASE):
+        self.spark = spark
+        self.database = database
+        spark.sql(f"create database if not exists {quote(database)}")
+        spark.catalog.setCurrentDatabase(database)
+
+    # --- what a DuckDB connection offers ------------------------------------------------------
+
+    def execute(self, sql: str, params: dict | list | tuple | None = None) -> SparkResult:
+        if NO_OPS.match(sql):
+            return SparkResult(None)
+        frame = None
+        for statement in spark_statements(sql):
+            frame = self._run(statement, params)
+        return SparkResult(frame)
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """A small pandas frame (model output, a lookup) as a temp view; Spark broadcasts it in joins."""
+        self.spark.createDataFrame(frame if len(frame.columns) else pd.DataFrame()).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+
+    def close(self) -> None:
+        pass
+
+    def _run(self, statement: str, params):
+        tree = sqlglot.parse_one(statement, read="spark")
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("properties") and any(
+            isinstance(prop, exp.TemporaryProperty) for prop in tree.args["properties"].expressions
+        ):
+            # a DuckDB temp table: a cached temp view, gone with the session
+            name = tree.this.name
+            select = tree.expression.sql(dialect="spark")
+            self.spark.catalog.dropTempView(name)
+            return self.spark.sql(f"cache table {quote(name)} as {select}", args=bound(select, params))
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.expression is not None:
+            self.create_table_as(tree.this.name, tree.expression.sql(dialect="spark"), params)
+            return None
+        return self.spark.sql(statement, args=bound(statement, params))
+
+    # --- what common.warehouse asks of an engine ----------------------------------------------
+
+    def create_table_as(self, table: str, select: str, params=None) -> None:
+        """`table` (replacing it) as a Parquet table holding the rows of `select` (Spark SQL). Written
+        under a new name first and swapped in, so a failed query keeps the old table."""
+        staged = f"{table}__new"
+        self.spark.sql(f"drop table if exists {quote(staged)}")
+        frame = self.spark.sql(select, args=bound(select, params))
+        frame.write.format("parquet").mode("overwrite").saveAsTable(f"{quote(self.database)}.{quote(staged)}")
+        self.spark.sql(f"drop table if exists {quote(table)}")
+        self.spark.sql(f"alter table {quote(staged)} rename to {quote(table)}")
+
+    def create_table(self, table: str, select: str, params=None) -> int:
+        statements = spark_statements(select)
+        self.create_table_as(table, statements[-1], params)
+        return self.row_count(table)
+
+    def create_temp_table(self, table: str, select: str, params=None) -> int:
+        self.execute(f"create or replace temp table {quote_duckdb(table)} as\n{select}", params)
+        return self.row_count(table)
+
+    def create_view(self, view: str, select: str, temporary: bool = False) -> None:
+        (statement,) = spark_statements(select)
+        self.spark.sql(f"create or replace {'temporary ' if temporary else ''}view {quote(view)} as\n{statement}")
+
+    def create_table_from_frame(self, table: str, frame: pd.DataFrame, temporary: bool = False) -> int:
+        data = self.spark.createDataFrame(frame)
+        if temporary:
+            data.createOrReplaceTempView(table)
+            self.spark.catalog.cacheTable(table)
+        else:
+            data.createOrReplaceTempView("frame_to_store")
+            self.create_table_as(table, "select * from frame_to_store")
+            self.spark.catalog.dropTempView("frame_to_store")
+        return self.row_count(table)
+
+    def row_count(self, table: str) -> int:
+        return self.spark.table(quote(table)).count()
+
+    def table_exists(self, table: str) -> bool:
+        return self.spark.catalog.tableExists(table)
+
+    def table_names(self) -> list[str]:
+        return sorted(
+            table.name for table in self.spark.catalog.listTables(self.database) if not table.isTemporary
+        )
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, Spark type) of each column of a table or view."""
+        return [(field.name, field.dataType.simpleString()) for field in self.spark.table(quote(table)).schema.fields]
+
+
+def bound(statement: str, params):
+    """The values a statement's parameters take: Spark named parameters (`:name`) from a dict, or
+    the positional `?` ones from a list."""
+    if not params:
+        return None
+    if isinstance(params, dict):
+        used = set(_NAMED.findall(statement))
+        return {name: plain(value) for name, value in params.items() if name in used} or None
+    return [plain(value) for value in params]
+
+
+def plain(value):
+    return str(value) if isinstance(value, Path) else value
+
+
+def quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+def quote_duckdb(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
