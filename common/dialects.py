@@ -8,9 +8,12 @@ engines read the same way, with a comment there.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import sqlglot
+import sqlglot.tokens
 from sqlglot import exp
 
 
@@ -90,21 +93,105 @@ def format_placeholders(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "format" or isinstance(node, exp.Format):
         pattern, *values = [node.this, *node.expressions] if isinstance(node, exp.Format) else node.expressions
         if isinstance(pattern, exp.Literal) and pattern.is_string:
-            text = pattern.this.replace("%", "%%").replace("{}", "%s")
+            text = re.sub(r"\{(:[^}]*)?\}", lambda m: "%" + (m.group(1) or ":s")[1:], pattern.this.replace("%", "%%"))
             return exp.Anonymous(this="format_string", expressions=[exp.Literal.string(text), *values])
     return node
 
 
-TRANSFORMS = (quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+def inline_named_windows(node: exp.Expression) -> exp.Expression:
+    """`over (w rows between ...)`, a named window refined by a frame: Spark takes a window name
+    only on its own, so the definition of `w` is written into the window."""
+    if not isinstance(node, exp.Select) or not node.args.get("windows"):
+        return node
+    named = {window.this.name: window for window in node.args["windows"]}
+    for window in node.find_all(exp.Window):
+        base = named.get(window.alias) if isinstance(window.args.get("alias"), exp.Identifier) else None
+        if base is not None and window.args.get("spec") is not None and window.find_ancestor(exp.Select) is node:
+            window.set("alias", None)
+            window.set("partition_by", [part.copy() for part in base.args.get("partition_by") or []])
+            if base.args.get("order") is not None:
+                window.set("order", base.args["order"].copy())
+    return node
+
+
+TRANSFORMS = (inline_named_windows, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+
+
+# --- DuckDB macros: expanded where they are used --------------------------------------------
+# Spark's SQL functions need a type for every argument and cannot return a table; a DuckDB macro
+# is a text substitution, so it is expanded in place, which means the same on both engines.
+
+_MACRO = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?temp(?:orary)?\s+macro\s+(\w+)\s*\((.*?)\)\s+as\s+(table\s+)?(.*?);?\s*$", re.I | re.S)
+
+
+@dataclass(frozen=True)
+class Macro:
+    name: str
+    parameters: tuple[str, ...]
+    body: str  # DuckDB SQL: an expression, or a SELECT for a table macro
+    is_table: bool
+
+
+def macro_definitions(text: str) -> tuple[Macro, ...]:
+    """The macros a DuckDB SQL text defines (`create or replace temp macro ...`)."""
+    found = []
+    for statement in split_statements(text):
+        match = _MACRO.match(strip_comments(statement))
+        if match:
+            name, parameters, table, body = match.groups()
+            found.append(Macro(
+                name.lower(), tuple(p.strip().lower() for p in parameters.split(",") if p.strip()), body.strip(), bool(table)
+            ))
+    return tuple(found)
+
+
+def split_statements(text: str) -> list[str]:
+    """A SQL text cut at the semicolons that end its statements (not those inside strings)."""
+    statements, start = [], 0
+    for token in sqlglot.tokens.Tokenizer().tokenize(text):
+        if token.token_type == sqlglot.tokens.TokenType.SEMICOLON:
+            statements.append(text[start:token.start])
+            start = token.end + 1
+    statements.append(text[start:])
+    return [statement for statement in statements if strip_comments(statement)]
+
+
+def strip_comments(text: str) -> str:
+    return re.sub(r"--[^\n]*", "", text).strip()
+
+
+def expand_macros(tree: exp.Expression, macros: dict[str, Macro]) -> exp.Expression:
+    def expand(node: exp.Expression) -> exp.Expression:
+        name = node.name.lower() if isinstance(node, exp.Anonymous) else None
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous) and node.this.name.lower() in macros:
+            macro = macros[node.this.name.lower()]
+            body = sqlglot.parse_one(macro.body, read="duckdb")
+            return exp.Subquery(this=expand_macros(body, macros), alias=exp.TableAlias(this=exp.to_identifier(macro.name)))
+        if name in macros and not macros[name].is_table:
+            macro = macros[name]
+            arguments = dict(zip(macro.parameters, node.expressions, strict=True))
+            body = sqlglot.parse_one(f"select {macro.body}", read="duckdb").expressions[0]
+            body = body.transform(
+                lambda inner: exp.Paren(this=arguments[inner.name.lower()].copy())
+                if isinstance(inner, exp.Column) and not inner.table and inner.name.lower() in arguments else inner
+            )
+            return exp.Paren(this=expand_macros(body, macros))
+        return node
+
+    return tree.transform(expand)
 
 
 @lru_cache(maxsize=512)
-def spark_statements(text: str) -> tuple[str, ...]:
-    """Each statement of a DuckDB SQL text as Spark SQL, `$name` parameters as `:name`."""
+def spark_statements(text: str, macros: tuple[Macro, ...] = ()) -> tuple[str, ...]:
+    """Each statement of a DuckDB SQL text as Spark SQL, `$name` parameters as `:name`, the given
+    macros expanded; macro definitions themselves leave no statement."""
+    by_name = {macro.name: macro for macro in macros}
     statements = []
-    for tree in sqlglot.parse(text, read="duckdb"):
-        if tree is None:
+    for statement in split_statements(text):
+        if _MACRO.match(strip_comments(statement)):
             continue
+        tree = sqlglot.parse_one(statement, read="duckdb")
+        tree = expand_macros(tree, by_name)
         for transform in TRANSFORMS:
             tree = tree.transform(transform)
         statements.append(tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE))

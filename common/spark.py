@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 
 from common.config import SparkSettings
-from common.dialects import spark_statements
+from common.dialects import macro_definitions, spark_statements
 
 DATABASE = "main"
 # DuckDB statements that have no Spark counterpart and need none: Spark writes each table in one
@@ -79,6 +79,7 @@ class SparkConnection:
     def __init__(self, spark, database: str = DATABASE):
         self.spark = spark
         self.database = database
+        self.macros: dict[str, object] = {}  # the DuckDB macros this connection defined, by name
         spark.sql(f"create database if not exists {quote(database)}")
         spark.catalog.setCurrentDatabase(database)
 
@@ -88,9 +89,14 @@ class SparkConnection:
         if NO_OPS.match(sql):
             return SparkResult(None)
         frame = None
-        for statement in spark_statements(sql):
+        for macro in macro_definitions(sql) if "macro" in sql.lower() else ():
+            self.macros[macro.name] = macro
+        for statement in self.translate(sql):
             frame = self._run(statement, params)
         return SparkResult(frame)
+
+    def translate(self, sql: str) -> tuple[str, ...]:
+        return spark_statements(sql, tuple(self.macros.values()))
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         """A small pandas frame (model output, a lookup) as a temp view; Spark broadcasts it in joins."""
@@ -130,7 +136,7 @@ class SparkConnection:
         self.spark.sql(f"alter table {quote(staged)} rename to {quote(table)}")
 
     def create_table(self, table: str, select: str, params=None) -> int:
-        statements = spark_statements(select)
+        statements = self.translate(select)
         self.create_table_as(table, statements[-1], params)
         return self.row_count(table)
 
@@ -139,7 +145,7 @@ class SparkConnection:
         return self.row_count(table)
 
     def create_view(self, view: str, select: str, temporary: bool = False) -> None:
-        (statement,) = spark_statements(select)
+        (statement,) = self.translate(select)
         self.spark.sql(f"create or replace {'temporary ' if temporary else ''}view {quote(view)} as\n{statement}")
 
     def create_table_from_frame(self, table: str, frame: pd.DataFrame, temporary: bool = False) -> int:

@@ -15,9 +15,11 @@ scope as (
     select as_of, first_order_date from main.analysis_scope
 ),
 
+-- unnest(generate_series(...)) in a select list, not range() in the from clause: the one form of a
+-- series of months that Spark (explode(sequence(...))) reads the same way
 month_ends as (
     select last_day(month_start)::date as snapshot_date
-    from scope, range(date_trunc('month', first_order_date), as_of + interval 1 day, interval 1 month) as months(month_start)
+    from (select unnest(generate_series(date_trunc('month', first_order_date), as_of, interval 1 month)) as month_start, as_of from scope)
     where last_day(month_start) <= as_of
 ),
 

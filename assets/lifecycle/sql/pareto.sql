@@ -27,7 +27,8 @@ curve as (
     select
         percentile,
         cumulative.revenue_so_far / nullif(totals.total_revenue, 0) as revenue_share
-    from range(1, 101) as p(percentile)
+    -- a select-list unnest, not range() in the from clause: the form Spark reads the same way
+    from (select unnest(generate_series(1, 100)) as percentile)
     cross join totals
     join cumulative on cumulative.revenue_rank = greatest(1, ceil(percentile / 100.0 * totals.n))::bigint
 )
