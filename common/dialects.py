@@ -93,7 +93,12 @@ def format_placeholders(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "format" or isinstance(node, exp.Format):
         pattern, *values = [node.this, *node.expressions] if isinstance(node, exp.Format) else node.expressions
         if isinstance(pattern, exp.Literal) and pattern.is_string:
+            specs = re.findall(r"\{(:[^}]*)?\}", pattern.this)
             text = re.sub(r"\{(:[^}]*)?\}", lambda m: "%" + (m.group(1) or ":s")[1:], pattern.this.replace("%", "%%"))
+            # a plain {} shows a value as DuckDB writes it as text (Java's %s would show a date as a day number)
+            values = [
+                value if spec else exp.cast(value, exp.DataType.Type.VARCHAR) for spec, value in zip(specs, values, strict=False)
+            ]
             return exp.Anonymous(this="format_string", expressions=[exp.Literal.string(text), *values])
     return node
 
@@ -114,7 +119,55 @@ def inline_named_windows(node: exp.Expression) -> exp.Expression:
     return node
 
 
-TRANSFORMS = (inline_named_windows, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+def any_value_ignoring_nulls(node: exp.Expression) -> exp.Expression:
+    """DuckDB's any_value skips nulls; Spark's does when asked to."""
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        node = node.this
+    if isinstance(node, exp.AnyValue):
+        return exp.Anonymous(this="any_value", expressions=[node.this.copy(), exp.true()])
+    return node
+
+
+def negative_list_index(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `list[-1]` (the last element) as Spark's `try_element_at(list, -1)`: Spark's `[]` does not
+    count from the end. (sqlglot holds the index 0-based: -2 for DuckDB's -1.)"""
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Neg):
+        offset = node.expressions[0].this
+        if isinstance(offset, exp.Literal) and not offset.is_string:
+            index = -int(offset.this) + 1
+            # try_: out of range is null, as in DuckDB
+            return exp.Anonymous(this="try_element_at", expressions=[node.this.copy(), exp.Literal.number(index)])
+    return node
+
+
+def ordered_list(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `list(x order by k)` (optionally with a filter): Spark's collect_list has no order, and
+    sqlglot drops it. Collected as (k, x) pairs, sorted, and x taken from each; nulls of x are kept,
+    as DuckDB's list keeps them."""
+    inner = node.this if isinstance(node, exp.Filter) else node
+    if not (isinstance(inner, exp.ArrayAgg) and isinstance(inner.this, exp.Order)):
+        return node
+    ordering = inner.this.expressions
+    descending = {bool(key.args.get("desc")) for key in ordering}
+    if len(descending) > 1:
+        raise sqlglot.errors.UnsupportedError("list(... order by ...) mixing ascending and descending keys")
+    fields = []
+    for number, key in enumerate(ordering):
+        fields += [exp.Literal.string(f"k{number}"), key.this.copy()]
+    pairs = exp.Anonymous(this="named_struct", expressions=[*fields, exp.Literal.string("v"), inner.this.this.copy()])
+    collected = exp.Anonymous(this="collect_list", expressions=[pairs])
+    if isinstance(node, exp.Filter):
+        collected = exp.Filter(this=collected, expression=node.expression.copy())
+    ordered = exp.Anonymous(this="array_sort", expressions=[collected])
+    if descending == {True}:
+        ordered = exp.Anonymous(this="reverse", expressions=[ordered])
+    element = exp.to_identifier("pair")
+    return exp.Anonymous(this="transform", expressions=[
+        ordered, exp.Lambda(this=exp.Dot(this=exp.column(element), expression=exp.to_identifier("v")), expressions=[element])
+    ])
+
+
+TRANSFORMS = (inline_named_windows, ordered_list, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
 
 
 # --- DuckDB macros: expanded where they are used --------------------------------------------
@@ -171,7 +224,8 @@ def expand_macros(tree: exp.Expression, macros: dict[str, Macro]) -> exp.Express
             macro = macros[name]
             arguments = dict(zip(macro.parameters, node.expressions, strict=True))
             body = sqlglot.parse_one(f"select {macro.body}", read="duckdb").expressions[0]
-            body = body.transform(
+            # the body's own names say which values are dates, before arguments replace them
+            body = body.transform(date_difference).transform(
                 lambda inner: exp.Paren(this=arguments[inner.name.lower()].copy())
                 if isinstance(inner, exp.Column) and not inner.table and inner.name.lower() in arguments else inner
             )

@@ -67,6 +67,12 @@ class LifecycleConfig(dg.ConfigurableResource):
             self._plans = plan_sources(self._settings)
         except ConfigError as error:
             raise config_failure(str(error)) from None
+        if self._settings.engine == "spark":
+            raise config_failure(
+                f"{self._settings.config_path}: engine: spark runs the SQL stages' tables (README, \"When one machine "
+                "is not enough\"), but not yet the whole graph (loading the source files, the survey, the CLV "
+                "models, publishing); run with engine: duckdb"
+            )
 
     @property
     def settings(self) -> Settings:

@@ -109,7 +109,7 @@ class SparkConnection:
         pass
 
     def _run(self, statement: str, params):
-        tree = sqlglot.parse_one(statement, read="spark")
+        tree = sqlglot.parse_one(statement, read="spark") if statement.lstrip().upper().startswith("CREATE") else None
         if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("properties") and any(
             isinstance(prop, exp.TemporaryProperty) for prop in tree.args["properties"].expressions
         ):
@@ -169,6 +169,9 @@ class SparkConnection:
         return sorted(
             table.name for table in self.spark.catalog.listTables(self.database) if not table.isTemporary
         )
+
+    def query_columns(self, select: str) -> list[str]:
+        return self.spark.sql(self.translate(select)[-1]).columns
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         """(name, Spark type) of each column of a table or view."""

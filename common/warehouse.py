@@ -114,6 +114,24 @@ def table_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in rows]
 
 
+def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The column names of a table in the warehouse's main schema, in order."""
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return [name for name, _ in conn.columns(table)]
+    return [name for (name,) in conn.execute(
+        "select column_name from duckdb_columns() where table_name = ? "
+        "and database_name = current_database() order by column_index",
+        [table],
+    ).fetchall()]
+
+
+def query_columns(conn: duckdb.DuckDBPyConnection, select: str) -> list[str]:
+    """The column names a SELECT would give, without running it."""
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.query_columns(select)
+    return [row[0] for row in conn.execute(f"describe {select}").fetchall()]
+
+
 def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 

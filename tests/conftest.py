@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import socket
@@ -94,3 +95,33 @@ def stop_process_group(process: subprocess.Popen, grace_seconds: float = 60) -> 
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+
+
+def java_missing() -> str | None:
+    """Why Spark cannot start here (no Java runtime), or None."""
+    if shutil.which("java") or os.environ.get("JAVA_HOME"):
+        return None
+    return "no Java runtime for Spark: install it (Debian: sudo apt-get install default-jre-headless) or set JAVA_HOME"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local Spark session for the test run: two cores, no UI, a warehouse in a temporary folder,
+    few shuffle partitions (the test tables are small)."""
+    reason = java_missing()
+    if reason:
+        pytest.skip(reason)
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]").appName("retail-lifecycle-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -11,7 +11,7 @@ import pandas as pd
 from common.charts import BLUE, new_figure, no_data_figure, title
 from common.config import ActionsSettings
 from common.labels import label, money, text
-from common.warehouse import create_table, quote
+from common.warehouse import create_table, query_columns, quote, table_columns
 
 SQL = Path(__file__).parent / "sql"
 
@@ -36,14 +36,8 @@ def build_customer_profile(conn: duckdb.DuckDBPyConnection) -> int:
     reserved = {"customer_id", "registered_at", "source_row", "source_file"}
     define_customer_attributes(conn, {})
     profile_sql = (SQL / "customer_profile.sql").read_text()
-    profile_columns = {row[0] for row in conn.execute(f"describe {profile_sql}").fetchall()}
-    attributes = [
-        name for (name,) in conn.execute(
-            "select column_name from duckdb_columns() where table_name = 'customers' "
-            "and database_name = current_database() order by column_index"
-        ).fetchall()
-        if name not in reserved
-    ]
+    profile_columns = set(query_columns(conn, profile_sql))
+    attributes = [name for name in table_columns(conn, "customers") if name not in reserved]
     define_customer_attributes(
         conn, {name: "customer_" + name if name in profile_columns else name for name in attributes}
     )

@@ -1,0 +1,245 @@
+"""The Spark engine: its config, the translation of the project's DuckDB SQL, and the tables the SQL
+stages build on Spark, equal to DuckDB's from the same inputs.
+
+The inputs of the SQL stages (the canonical source tables, and the model outputs the lifecycle
+reads) are copied from a DuckDB run of the shipped sample; every table built by SQL is then built on
+Spark by the stages' own build functions and compared with DuckDB's, table by table: same columns,
+types up to the engines' names, row counts and values (exact for counts, ids, dates and labels,
+floating values within 1e-9 relative).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from common.config import ConfigError, load_settings
+from tests.conftest import REPO, connect, materialize, write_config
+
+# --- config ------------------------------------------------------------------------------------
+
+
+def sample_config(tmp_path: Path, **extra) -> Path:
+    return write_config(tmp_path, {"sources": {"purchases": {"path": str(REPO / "data/sample/purchases")}}, **extra})
+
+
+def test_the_engine_is_duckdb_unless_the_config_says_spark(tmp_path):
+    settings = load_settings(sample_config(tmp_path))
+    assert settings.engine == "duckdb"
+    assert settings.spark.master == "local[*]" and settings.spark.remote is None
+    spark = load_settings(sample_config(tmp_path, engine="spark", spark={"master": "spark://10.0.0.5:7077", "conf": {"spark.executor.memory": "4g"}}))
+    assert (spark.engine, spark.spark.master, spark.spark.conf) == ("spark", "spark://10.0.0.5:7077", {"spark.executor.memory": "4g"})
+
+
+@pytest.mark.parametrize(
+    ("spark", "message"),
+    [
+        ({"master": "localhost"}, "'spark.master': 'localhost' is not a Spark master URL"),
+        ({"remote": "http://host:15002"}, "'spark.remote': 'http://host:15002' is not a Spark Connect URL"),
+        ({"master": "local[2]", "remote": "sc://host:15002"}, "give either 'master'"),
+        ({"cores": 4}, "unknown key 'spark.cores'"),
+    ],
+)
+def test_a_spark_section_that_cannot_work_is_a_config_error_naming_the_key(tmp_path, spark, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_settings(sample_config(tmp_path, engine="spark", spark=spark))
+
+
+def test_an_engine_that_does_not_exist_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="'engine'"):
+        load_settings(sample_config(tmp_path, engine="postgres"))
+
+
+def test_the_environment_chooses_the_engine_and_the_cluster(tmp_path, monkeypatch):
+    config = sample_config(tmp_path, spark={"remote": "sc://gateway:15002"})
+    monkeypatch.setenv("LIFECYCLE_ENGINE", "spark")
+    monkeypatch.setenv("LIFECYCLE_SPARK_MASTER", "spark://127.0.0.1:7077")
+    settings = load_settings(config)
+    assert (settings.engine, settings.spark.master, settings.spark.remote) == ("spark", "spark://127.0.0.1:7077", None)
+
+
+def test_a_run_on_spark_says_what_the_engine_does_not_run_yet_before_writing_anything(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_ENGINE", "spark")
+    home = tmp_path / "home"
+    with pytest.raises(Exception, match="engine: spark runs the SQL stages' tables .* but not yet the whole graph"):
+        materialize(REPO / "lifecycle.yaml", home, selection="analysis_scope")
+    assert not (home / "exports").exists()
+
+
+# --- translation -------------------------------------------------------------------------------
+
+# DuckDB expressions whose Spark translation must mean the same: each is evaluated on both engines
+# over the same little table and must give the same value.
+SAME_MEANING = {
+    "a date minus a date (columns named as dates are) is a number of days": "max(order_date) - min(order_date)",
+    "a difference of dates compares with a number": "(max(order_date) - min(order_date)) > 30",
+    "dividing decimals gives a double": "sum(amount) / 3",
+    "dividing integers gives a double": "count(*) / 4",
+    "the average of decimals is a double": "avg(amount)",
+    "quantile_cont interpolates": "quantile_cont(amount, 0.3)",
+    "quantile_disc picks a value": "quantile_disc(n, 0.4)",
+    "a list of quantiles, indexed from 1": "quantile_disc(n, [0.2, 0.8])[2]",
+    "the median": "median(n)",
+    "format with placeholders": "format('{} of {:.2f}', count(*), avg(amount))",
+    "the latest value": "arg_max(n, order_date)",
+    "a filtered count": "count(*) filter (where n > 2)",
+    "integer division": "max(n) // 2",
+    "a list in order, counted from the end": "list(n order by order_date)[-2]",
+    "any_value skips nulls": "any_value(case when n > 3 then n end)",
+}
+SAMPLE_ROWS = "select * from (values (1, date '2024-01-05', 10.25::decimal(18, 4)), (2, date '2024-03-01', 3.5::decimal(18, 4)), (3, date '2024-02-10', 7.125::decimal(18, 4)), (4, date '2024-01-20', 1.0::decimal(18, 4)), (5, date '2024-04-30', 2.0::decimal(18, 4))) as rows(n, order_date, amount)"
+
+
+@pytest.mark.parametrize("expression", SAME_MEANING.values(), ids=SAME_MEANING.keys())
+def test_duckdb_sql_means_the_same_on_spark(spark, expression):
+    from common.spark import SparkConnection
+
+    query = f"select {expression} as value from ({SAMPLE_ROWS})"
+    expected = duckdb.sql(query).fetchall()[0][0]
+    actual = SparkConnection(spark).execute(query).fetchone()[0]
+    assert_equal_values(expected, actual)
+
+
+def test_a_duckdb_macro_is_expanded_where_it_is_used(spark):
+    from common.spark import SparkConnection
+
+    conn = SparkConnection(spark)
+    conn.execute(
+        "create or replace temp macro days_between(start_date, end_date) as end_date - start_date;"
+        "create or replace temp macro late(a, b) as days_between(a, b) > 30"
+    )
+    assert conn.execute("select late(date '2024-01-01', date '2024-03-01'), days_between(date '2024-01-01', $day)", {"day": "2024-01-11"}).fetchone() == (True, 10)
+
+
+# --- the SQL stages on Spark, equal to DuckDB ----------------------------------------------------
+
+# What the SQL stages read that other steps produce: the canonical source tables (ingestion), and
+# the model outputs (CLV, survey segments) the lifecycle and actions read.
+INPUTS = [
+    "purchases", "products", "customers", "events", "service_scores", "survey_responses",
+    "purchases_quarantine", "products_quarantine", "customers_quarantine", "events_quarantine",
+    "service_scores_quarantine", "survey_responses_quarantine", "load_audit",
+    "customer_clv", "survey_segments", "survey_segment_quality",
+]
+# Every table the SQL stages build, in build order.
+SQL_TABLES = [
+    "analysis_scope", "customer_purchase_days", "customer_rfm", "purchase_chains", "chain_breakers",
+    "customer_chain_summary", "repeat_timing", "cohort_retention", "lifecycle_history", "customer_abc",
+    "new_vs_established", "lifecycle_transitions", "customer_lifecycle", "pareto", "customer_categories",
+    "cross_sell_candidates", "repurchase_windows", "next_best_action", "customer_profile",
+]
+
+
+@pytest.fixture(scope="module")
+def duckdb_sample(tmp_path_factory) -> Path:
+    """The whole graph on DuckDB over the shipped sample."""
+    home = tmp_path_factory.mktemp("duckdb-sample") / "home"
+    materialize(REPO / "lifecycle.yaml", home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def spark_sample(spark, duckdb_sample):
+    """The SQL stages' tables built on Spark from the DuckDB run's inputs: each table's outcome,
+    built or the error that stopped it."""
+    from assets.ingest.assets import SQL as INGEST
+    from common.spark import SparkConnection
+    from common.warehouse import create_table, create_view
+    from tests.fixtures import build
+
+    settings = load_settings(REPO / "lifecycle.yaml")
+    spark.sql("drop database if exists main cascade")
+    conn = SparkConnection(spark)
+    night = duckdb_sample / "exports" / "current"
+    for table in INPUTS:
+        spark.read.parquet(str(night / f"{table}.parquet")).write.mode("overwrite").saveAsTable(f"main.{table}")
+    outcomes = {}
+    for table in SQL_TABLES:
+        try:
+            if table in ("analysis_scope", "customer_purchase_days"):
+                create_table(conn, table, INGEST / f"{table}.sql", {"as_of": settings.as_of, "time_unit": settings.time_unit})
+                if table == "analysis_scope":
+                    create_view(conn, "purchase_lines", INGEST / "purchase_lines.sql")
+            else:
+                build(conn, table, chains=settings.chains, lifecycle=settings.lifecycle, actions=settings.actions)
+            outcomes[table] = None
+        except Exception as error:  # noqa: BLE001 (reported by the table's own test)
+            outcomes[table] = error
+    return conn, outcomes
+
+
+@pytest.mark.parametrize("table", SQL_TABLES)
+def test_spark_builds_the_same_table_as_duckdb(duckdb_sample, spark_sample, table):
+    conn, outcomes = spark_sample
+    if outcomes[table] is not None:
+        raise outcomes[table]
+    with connect(duckdb_sample) as duck:
+        expected = duck.execute(f"select * from {table}")
+        duck_types = [(column[0], column[1]) for column in expected.description]
+        duck_rows = expected.fetchall()
+    spark_types = conn.columns(table)
+    assert [name for name, _ in spark_types] == [name for name, _ in duck_types]
+    assert [type_family(str(kind)) for _, kind in spark_types] == [type_family(str(kind)) for _, kind in duck_types]
+    spark_rows = conn.execute(f"select * from {table}").fetchall()
+    assert len(spark_rows) == len(duck_rows)
+    for duck_row, spark_row in zip(sorted(duck_rows, key=row_order), sorted(spark_rows, key=row_order), strict=True):
+        for name, expected_value, actual_value in zip([name for name, _ in duck_types], duck_row, spark_row, strict=True):
+            assert_equal_values(expected_value, actual_value, f"{table}.{name}")
+
+
+# --- comparing values across engines -----------------------------------------------------------
+
+TYPE_FAMILIES = {
+    "integer": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER", "INT", "LONG", "SHORT", "BYTE"),
+    "float": ("DOUBLE", "FLOAT", "REAL"),
+    "decimal": ("DECIMAL",),
+    "text": ("VARCHAR", "STRING"),
+    "date": ("DATE",),
+    "timestamp": ("TIMESTAMP", "TIMESTAMP_NTZ", "DATETIME"),
+    "boolean": ("BOOLEAN", "BOOL"),
+}
+
+
+def type_family(name: str) -> str:
+    """A column type up to the engine's name for it (DuckDB's HUGEINT and Spark's bigint are both integers)."""
+    base = name.upper().split("(")[0].strip()
+    if base in ("NUMBER", "NUMERIC"):
+        return "decimal"
+    for family, names in TYPE_FAMILIES.items():
+        if base in names:
+            return family
+    return base.lower()
+
+
+def row_order(row: tuple):
+    """Exact values first, floats last and rounded, so that rows equal up to float rounding sort alike."""
+    exact = [(value is None, str(value)) for value in row if not isinstance(value, float)]
+    floats = [(value is None or math.isnan(value), 0.0 if value is None or math.isnan(value) else float(f"{value:.6g}")) for value in row if isinstance(value, float)]
+    return exact, floats
+
+
+def assert_equal_values(expected, actual, where: str = "value") -> None:
+    if isinstance(expected, float) or isinstance(actual, float):
+        if expected is None or actual is None:
+            assert expected is None and actual is None, f"{where}: {expected!r} != {actual!r}"
+        elif math.isnan(float(expected)):
+            assert math.isnan(float(actual)), f"{where}: {expected!r} != {actual!r}"
+        else:
+            assert float(actual) == pytest.approx(float(expected), rel=1e-9, abs=1e-12), f"{where}: {expected!r} != {actual!r}"
+    elif isinstance(expected, Decimal) and isinstance(actual, Decimal):
+        assert expected == actual, f"{where}: {expected!r} != {actual!r}"
+    elif isinstance(expected, list) and isinstance(actual, list):
+        assert len(expected) == len(actual), f"{where}: {expected!r} != {actual!r}"
+        for left, right in zip(expected, actual, strict=True):
+            assert_equal_values(left, right, where)
+    else:
+        assert expected == actual, f"{where}: {expected!r} != {actual!r}"
+
+
+if os.environ.get("LIFECYCLE_SKIP_SPARK"):
+    pytestmark = pytest.mark.skip("LIFECYCLE_SKIP_SPARK is set")
