@@ -10,6 +10,7 @@ Python decides which files to load.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,13 +81,10 @@ def sync_source(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_a
     # created and filled in one transaction.
     if not table_exists(conn, spec.table):
         create_empty_table(conn, plan, run_started_at)
-    current = {str(path): path for path in plan.files}
-    # A known file is unchanged when its content is: its size and modification time can stay the
-    # same while its bytes change (a copy that keeps the old time).
-    hashes = {name: file_hash(path) for name, path in current.items() if name in audit}
-    changed = {name for name, digest in hashes.items() if digest != audit[name].content_hash}
-    removed = sorted(audit.keys() - current.keys())
-    changed |= dependent_files(conn, spec, audit, changed.union(removed))
+    repeating_files = REPEATING_FILES.format(quarantine=quote(spec.quarantine_table))
+    current, hashes, changed, removed = file_changes(
+        plan, audit, lambda reasons: {name for (name,) in run_sql(conn, repeating_files, {"reasons": reasons})}
+    )
     for stale in removed:
         with transaction(conn):
             forget_file(conn, spec, stale)
@@ -106,20 +104,38 @@ def sync_source(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_a
     return report
 
 
-def dependent_files(conn: duckdb.DuckDBPyConnection, spec: SourceSpec, audit: dict, gone: set[str]) -> set[str]:
+def file_changes(
+    plan: SourcePlan, audit: dict[str, Audited], repeating: Callable[[list[str]], set[str]]
+) -> tuple[dict[str, Path], dict[str, str], set[str], list[str]]:
+    """Which files a sync must load or drop, for either engine: the plan's files by name, the content
+    hashes of the files already audited, the audited files to load again and the audited files gone.
+    `repeating(reasons)` runs REPEATING_FILES on the engine's quarantine."""
+    current = {str(path): path for path in plan.files}
+    # A known file is unchanged when its content is: its size and modification time can stay the
+    # same while its bytes change (a copy that keeps the old time).
+    hashes = {name: file_hash(path) for name, path in current.items() if name in audit}
+    changed = {name for name, digest in hashes.items() if digest != audit[name].content_hash}
+    removed = sorted(audit.keys() - current.keys())
+    changed |= dependent_files(audit, changed.union(removed), repeating)
+    return current, hashes, changed, removed
+
+
+# The files with rows quarantined as repeating a row of one of the given files, or with keys
+# quarantined as loaded from another file. DuckDB SQL, translated for Spark.
+REPEATING_FILES = (
+    "select distinct source_file from main.{quarantine} "
+    "where list_contains($reasons, reason) or reason like '% (loaded from another file)'"
+)
+
+
+def dependent_files(audit: dict[str, Audited], gone: set[str], repeating: Callable[[list[str]], set[str]]) -> set[str]:
     """The files to load again because a file they were compared with changed or went: a copy of
     it, a file with rows quarantined as repeating its rows, and a file with keys quarantined as
     loaded from another file; and so on, for the files those reloads may change in turn."""
     dependents: set[str] = set()
     while gone:
         found = {name for name, entry in audit.items() if entry.duplicate_of in gone}
-        found |= {
-            name for (name,) in conn.execute(
-                f"select distinct source_file from {quote(spec.quarantine_table)} "
-                "where list_contains(?, reason) or reason like '% (loaded from another file)'",
-                [[f"exact duplicate of a row loaded from {file}" for file in sorted(gone)]],
-            ).fetchall()
-        }
+        found |= repeating([f"exact duplicate of a row loaded from {file}" for file in sorted(gone)])
         gone = found - dependents
         dependents |= found
     return dependents & audit.keys()
@@ -243,7 +259,7 @@ def mark_copies_of_loaded_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan
 
 def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at: datetime):
     """Type the rows of `raw_rows` and give each its quarantine reason, into the temp table `staged`."""
-    spec, config = plan.spec, plan.config
+    spec = plan.spec
     run_sql(conn, f"create or replace temp table exact_duplicates as\n{(SQL / 'exact_duplicates.sql').read_text()}")
     if spec.key:
         existing = (
@@ -253,18 +269,24 @@ def stage_rows(conn: duckdb.DuckDBPyConnection, plan: SourcePlan, run_started_at
             else "select null::varchar as key where false"
         )
         conn.execute(f"create or replace temp table existing_keys as {existing}")
-    params = {
+    params = stage_params(plan)
+    # the run's clock on the wall of the configured zone, which stored timestamps are in
+    params["run_started_at"] = run_started_at.astimezone(ZoneInfo(plan.timezone)).replace(tzinfo=None)
+    select = (SQL / f"stage_{spec.source}.sql").read_text()
+    run_sql(conn, f"create or replace temp table staged as\n{select}", params)
+    conn.execute("drop table exact_duplicates")
+
+
+def stage_params(plan: SourcePlan) -> dict:
+    """The staging SQL's parameters from the source's config, for either engine (each adds the run's time)."""
+    config = plan.config
+    return {
         "timestamp_format": config.timestamp_format if config else None,
-        # the run's clock on the wall of the configured zone, which stored timestamps are in
-        "run_started_at": run_started_at.astimezone(ZoneInfo(plan.timezone)).replace(tzinfo=None),
         "return_order_prefix": getattr(config, "return_order_prefix", None),
         "non_product_ids": list(getattr(config, "non_product_ids", None) or []) or [""],
         "keep_exact_duplicates": bool(config and config.keep_exact_duplicates),
         "keep_zero_amounts": bool(getattr(config, "keep_zero_amounts", False)),
     }
-    select = (SQL / f"stage_{spec.source}.sql").read_text()
-    run_sql(conn, f"create or replace temp table staged as\n{select}", params)
-    conn.execute("drop table exact_duplicates")
 
 
 def quarantine_unreadable_lines(
@@ -324,7 +346,7 @@ def transaction(conn: duckdb.DuckDBPyConnection):
 
 @contextmanager
 def session_time_zone(conn: duckdb.DuckDBPyConnection, timezone: str):
-    """Timestamps are typed in the configured zone (see to_timestamp in macros.sql); the
+    """Timestamps are typed in the configured zone (see to_local_timestamp in macros.sql); the
     connection's own zone is restored afterwards."""
     (previous,) = conn.execute("select current_setting('TimeZone')").fetchall()[0]
     conn.execute("set TimeZone = $zone", {"zone": timezone})

@@ -104,9 +104,14 @@ def raw_lines(path: Path, encoding: str, positions: list[int]) -> dict[int, tupl
     return found
 
 
-def raw_rows(plan: SourcePlan, read_mode: str) -> str:
+# rowids of a table created inside a transaction start at a large offset: count from the first.
+ROW_POSITION = "rowid - (select min(rowid) from raw_file) + 1"
+
+
+def raw_rows(plan: SourcePlan, read_mode: str, position: str = ROW_POSITION) -> str:
     """Rename the file's columns to canonical names; every value stays text for the staging SQL.
-    A tolerant read keeps its surplus values in the raw record, where the loader looks for them."""
+    A tolerant read keeps its surplus values in the raw record, where the loader looks for them.
+    `position` is the row's position in the file (the Spark loader numbers rows itself)."""
     fields = [
         f"{quote(canonical)} := "
         + (f"cast({quote(plan.columns[canonical])} as varchar)" if canonical in plan.columns else "null::varchar")
@@ -120,8 +125,6 @@ def raw_rows(plan: SourcePlan, read_mode: str) -> str:
     if plan.spec.passthrough:
         packed = ", ".join(f"{quote(out)} := to_text({value})" for out, value in passthrough.items())
         attributes = f", struct_pack({packed}) as attributes" if packed else ", null::varchar as attributes"
-    # rowids of a table created inside a transaction start at a large offset: count from the first.
-    position = "rowid - (select min(rowid) from raw_file) + 1"
     return f"select {position} as source_row, struct_pack({', '.join(fields)}) as raw{attributes} from raw_file"
 
 

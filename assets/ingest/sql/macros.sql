@@ -5,8 +5,9 @@ create or replace temp macro to_text(raw_value) as nullif(trim(raw_value), '');
 
 -- DuckDB's cast from text to a number skips surrounding whitespace and reads a blank as null, so
 -- numbers need no trim of their own (its timestamp cast does not skip spaces after a bare date).
--- Scores are measurements and read as doubles.
-create or replace temp macro to_number(raw_value) as try_cast(raw_value as double);
+-- Scores are measurements and read as doubles. (Named to_measure, not to_number: sqlglot reads
+-- to_number as the built-in that needs a format, and the Spark loader inlines these macros.)
+create or replace temp macro to_measure(raw_value) as try_cast(raw_value as double);
 
 -- Money and quantities are exact decimals, so a day's sums do not depend on the order of its lines
 -- and a purchase fully returned nets to exactly 0. Four places keep a hundredth of a cent (unit
@@ -38,11 +39,12 @@ create or replace temp macro to_flag(raw_value) as
 -- an offset or Z is converted to it, a naive one is taken to be in it. An unpadded
 -- 'YYYY-MM-DD HH:MM:SS' has no room for an offset and takes the plain cast, the fast path for
 -- most files; anything else (bare dates, padding, fractions, offsets) is trimmed and read as an
--- instant.
-create or replace temp macro to_timestamp(raw_value, timestamp_format) as
+-- instant. Named to_local_timestamp, not after DuckDB's built-in to_timestamp (epoch seconds), and
+-- the 17th character taken with substring: Spark indexes text with [] as an array, from 0.
+create or replace temp macro to_local_timestamp(raw_value, timestamp_format) as
     coalesce(
         case
-            when length(raw_value) = 19 and raw_value[17] = ':' then try_cast(raw_value as timestamp)
+            when length(raw_value) = 19 and substring(raw_value, 17, 1) = ':' then try_cast(raw_value as timestamp)
             else try_cast(try_cast(nullif(trim(raw_value), '') as timestamptz) as timestamp)
         end,
         try_strptime(trim(raw_value), timestamp_format)::timestamp
@@ -63,7 +65,7 @@ create or replace temp macro unreadable(raw_value, parsed_value, column_name, ki
 create or replace temp macro number_problem(raw_value, column_name) as
     case
         when try_cast(raw_value as double) is null then 'non-numeric ' || column_name
-        when not isfinite(try_cast(raw_value as double)) then 'non-finite ' || column_name
+        when not abs(try_cast(raw_value as double)) < 'Infinity'::double then 'non-finite ' || column_name
         else column_name || ' out of range'
     end;
 
@@ -71,8 +73,10 @@ create or replace temp macro number_problem(raw_value, column_name) as
 create or replace temp macro unreadable_decimal(raw_value, parsed_value, column_name) as
     case when parsed_value is null and not is_blank(raw_value) then number_problem(raw_value, column_name) end;
 
+-- Finite as `abs(v) < infinity`, false for NaN too (both engines order NaN above every number):
+-- Spark has no isfinite.
 create or replace temp macro unreadable_number(raw_value, parsed_value, column_name) as
-    case when not isfinite(parsed_value) or (parsed_value is null and not is_blank(raw_value))
+    case when not abs(parsed_value) < 'Infinity'::double or (parsed_value is null and not is_blank(raw_value))
         then number_problem(raw_value, column_name) end;
 
 create or replace temp macro unreadable_timestamp(raw_value, parsed_value, column_name, run_started_at) as

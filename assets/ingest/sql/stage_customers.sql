@@ -7,7 +7,7 @@ typed as (
         raw,
         attributes,
         to_text(raw.customer_id) as customer_id,
-        to_timestamp(raw.registered_at, $timestamp_format) as registered_at
+        to_local_timestamp(raw.registered_at, $timestamp_format) as registered_at
     from raw_rows
 ),
 

@@ -7,7 +7,7 @@ typed as (
         raw,
         to_text(raw.customer_id) as customer_id,
         lower(to_text(raw.event_type)) as event_type,
-        to_timestamp(raw.event_ts, $timestamp_format) as event_ts
+        to_local_timestamp(raw.event_ts, $timestamp_format) as event_ts
     from raw_rows
 ),
 

@@ -20,7 +20,7 @@ typed as (
         to_decimal(raw.discount) as discount,
         to_flag(raw.promo) as promo,
         to_flag(raw.is_return) as is_return_flag,
-        to_timestamp(raw.order_ts, $timestamp_format) as order_ts
+        to_local_timestamp(raw.order_ts, $timestamp_format) as order_ts
     from raw_rows
 ),
 
@@ -76,7 +76,8 @@ select
     coalesce(abs(discount), 0) as discount,
     is_return,
     coalesce(discount <> 0, false) or coalesce(promo, false) as is_discounted,
-    coalesce(product_id in $non_product_ids, false) as is_non_product,
+    -- list_contains, not `in` with the list: Spark binds a list parameter as an array, which `in` does not take
+    coalesce(list_contains($non_product_ids, product_id), false) as is_non_product,
     cast(order_ts as date) as order_date,
     order_ts
 from flagged

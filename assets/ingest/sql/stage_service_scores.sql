@@ -6,10 +6,10 @@ typed as (
         source_row,
         raw,
         to_text(raw.customer_id) as customer_id,
-        to_number(raw.nps) as nps,
-        to_number(raw.csi) as csi,
-        to_number(raw.ces) as ces,
-        to_timestamp(raw.score_ts, $timestamp_format) as score_ts
+        to_measure(raw.nps) as nps,
+        to_measure(raw.csi) as csi,
+        to_measure(raw.ces) as ces,
+        to_local_timestamp(raw.score_ts, $timestamp_format) as score_ts
     from raw_rows
 ),
 
