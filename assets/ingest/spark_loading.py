@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import cache
+from functools import cache, reduce
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -81,9 +81,9 @@ def sync_source_spark(spark: SparkSession, plan: SourcePlan, run_started_at: dat
     current, hashes, changed, removed = file_changes(
         plan, audit, lambda reasons: {row[0] for row in spark.sql(repeating_files, args={"reasons": reasons}).collect()}
     )
-    for stale in removed:
-        forget_files(spark, spec, [stale])
-        report.removed.append(stale)
+    if removed:
+        forget_files(spark, spec, removed, audited=True)
+        report.removed.extend(removed)
     # Files audited with content they no longer have, until reloaded: their rows are no earlier copy.
     outdated = set(changed)
     with session_time_zone(spark, plan.timezone):
@@ -92,14 +92,15 @@ def sync_source_spark(spark: SparkSession, plan: SourcePlan, run_started_at: dat
                 report.unchanged.append(name)
                 continue
             set_view(spark, "outdated_files", spark.createDataFrame([(f,) for f in sorted(outdated)], "source_file string"))
-            report.loaded.append(load_file(spark, plan, path, run_started_at, hashes.get(name)))
+            report.loaded.append(load_file(spark, plan, path, run_started_at, hashes.get(name), name in audit))
             outdated.discard(name)
     spark.catalog.dropTempView("outdated_files")
     return report
 
 
 def load_file(
-    spark: SparkSession, plan: SourcePlan, path: Path, run_started_at: datetime, content_hash: str | None
+    spark: SparkSession, plan: SourcePlan, path: Path, run_started_at: datetime, content_hash: str | None,
+    audited: bool,
 ) -> FileLoad:
     """Read one file, replace its earlier rows by its rows split between the table and the
     quarantine, then record it in load_audit. A file with the content of one already loaded is
@@ -107,11 +108,10 @@ def load_file(
     spec, name = plan.spec, str(path)
     content_hash = content_hash or file_hash(path)
     stat = path.stat()
-    unreadable, cached = read_file(spark, plan, path)
+    readable_rows, unreadable, unreadable_lines, cached = read_file(spark, plan, path)
     try:
-        forget_files(spark, spec, [name])
-        unreadable_lines = unreadable.count()
-        rows = spark.table("raw_rows").count() + unreadable_lines
+        forget_files(spark, spec, [name], audited)
+        rows = readable_rows + unreadable_lines
         duplicate_of = earlier_delivery(spark, spec, content_hash) if rows else None
         loaded = quarantined = 0
         if rows:
@@ -122,8 +122,7 @@ def load_file(
             else:
                 reasons = load_rows(spark, plan, name, run_started_at, cached)
             quarantine_rows(spark, plan, name, reasons, unreadable if unreadable_lines else None, run_started_at)
-            loaded = spark.table(table_name(spec.table)).where(F.col("source_file") == name).count()
-            quarantined = spark.table(table_name(spec.quarantine_table)).where(F.col("source_file") == name).count()
+            loaded, quarantined = rows_of_file(spark, spec, name)
         if loaded + quarantined != rows:
             raise RuntimeError(
                 f"{name}: read {rows} rows but {loaded} loaded + {quarantined} quarantined; not audited, "
@@ -140,6 +139,16 @@ def load_file(
         for view in ("raw_rows", "raw_file", "exact_duplicates", "existing_keys"):
             spark.catalog.dropTempView(view)
     return FileLoad(name, rows, loaded, quarantined, duplicate_of, "sniffed")
+
+
+def rows_of_file(spark: SparkSession, spec: SourceSpec, name: str) -> tuple[int, int]:
+    """The rows a file has in the table and in the quarantine, counted in one job."""
+    counts = dict(spark.sql(
+        f"select 'loaded', count(*) from {table_name(spec.table)} where source_file = :name union all "
+        f"select 'quarantined', count(*) from {table_name(spec.quarantine_table)} where source_file = :name",
+        args={"name": name},
+    ).collect())
+    return counts["loaded"], counts["quarantined"]
 
 
 def load_rows(spark: SparkSession, plan: SourcePlan, name: str, run_started_at: datetime, cached: list) -> DataFrame:
@@ -165,56 +174,62 @@ def quarantine_rows(
 ) -> None:
     """Quarantine the rows of `raw_rows` that `reasons` names, with their raw values, and the lines
     that could not be read, with their text."""
-    quarantined_at = F.lit(wall_clock(run_started_at, plan.timezone)).cast("timestamp_ntz").alias("quarantined_at")
-    insert(spark, plan.spec.quarantine_table, reasons.join(spark.table("raw_rows"), "source_row").select(
-        F.lit(name).alias("source_file"),
+    rows = reasons.join(spark.table("raw_rows"), "source_row").select(
         "source_row",
+        F.lit(None).cast("bigint").alias("source_line"),
         "reason",
         F.to_json("raw", {"ignoreNullFields": "false"}).alias("raw_record"),
-        quarantined_at,
-    ))
+        F.lit(None).cast("string").alias("raw_line"),
+    )
     if unreadable is not None:
-        insert(spark, plan.spec.quarantine_table, unreadable.select(
-            F.lit(name).alias("source_file"), "source_line", "reason", "raw_line", quarantined_at
+        rows = rows.unionByName(unreadable.select(
+            F.lit(None).cast("bigint").alias("source_row"), "source_line", "reason",
+            F.lit(None).cast("string").alias("raw_record"), "raw_line",
         ))
+    insert(spark, plan.spec.quarantine_table, rows.select(
+        F.lit(name).alias("source_file"), "*",
+        # as text: a datetime literal would be read in the session's zone
+        F.lit(wall_clock(run_started_at, plan.timezone).isoformat(sep=" ")).cast("timestamp_ntz").alias("quarantined_at"),
+    ))
 
 
 # --- reading -----------------------------------------------------------------------------------
 
 
-def read_file(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[DataFrame, list[DataFrame]]:
+def read_file(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[int, DataFrame, int, list[DataFrame]]:
     """Read one file into the temp views `raw_file` (the file's columns as text, and source_row,
     the row's position among the rows read) and `raw_rows` (the same SQL as DuckDB's, from
-    reading.raw_rows); return the lines that could not be read (source_line, reason, raw_line) and
-    the cached frames to release once the file is loaded."""
+    reading.raw_rows); return the number of rows read, the lines that could not be read
+    (source_line, reason, raw_line) and their number, and the cached frames to release once the
+    file is loaded."""
     found = plan.formats.get(path)
     unreadable = spark.createDataFrame([], "source_line bigint, reason string, raw_line string")
     if found is None:  # an empty file
         spark.sql(to_spark(empty_raw_rows(plan))).createOrReplaceTempView("raw_rows")
-        return unreadable, []
+        return 0, unreadable, 0, []
     if is_parquet(path):
         frame = spark.read.parquet(hadoop_path(path)).withColumn("_block", F.input_file_block_start())
-        rows = number_rows(spark, frame, "source_row").select(
-            "source_row", *(F.col(backtick(c)).cast("string").alias(c) for c in found.columns)
-        )
+        rows, count = number_rows(spark, frame, "source_row")
+        rows = rows.select("source_row", *(F.col(backtick(c)).cast("string").alias(c) for c in found.columns))
+        cached, unreadable_lines = [], 0
     else:
-        rows, unreadable = split_lines(spark, plan, path)
-    rows, unreadable = rows.persist(), unreadable.persist()
+        rows, count, unreadable, unreadable_lines, cached = split_lines(spark, plan, path)
     set_view(spark, "raw_file", rows)
     text = inline_macros(raw_rows(plan, "sniffed", position="source_row"), ingest_macros())
     spark.sql(to_spark(text)).createOrReplaceTempView("raw_rows")
-    return unreadable, [rows, unreadable]
+    return count, unreadable, unreadable_lines, cached
 
 
-def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[DataFrame, DataFrame]:
-    """The file's lines, numbered as in the file, split into values where they can be; the rest are
-    unreadable lines, each with the reason DuckDB's reader gives for it."""
+def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[DataFrame, int, DataFrame, int, list]:
+    """The file's lines, numbered as in the file, split into values where they can be, and their
+    number; the rest are unreadable lines, each with the reason DuckDB's reader gives for it, and
+    their number; and the cached frame of the lines."""
     found = plan.formats[path]
     encoding = plan.config.encoding
     if encoding not in ("utf-8", "latin-1"):
         raise InputError(f"{path}: the Spark loader reads utf-8 and latin-1 files, not {encoding}")
     lines = spark.read.text(hadoop_path(path)).withColumn("_block", F.input_file_block_start())
-    lines = number_rows(spark, lines, "source_line")
+    lines, _ = number_rows(spark, lines, "source_line")
     raw = F.col("value").cast("binary")
     text = F.decode(raw, "ISO-8859-1") if encoding == "latin-1" else F.col("value")
     width = len(found.columns)
@@ -244,13 +259,15 @@ def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[Data
     raw_line = F.when(F.lit(encoding == "utf-8") & ~F.is_valid_utf8(raw), escaped_bytes(raw)).otherwise(text)
     lines = lines.where("source_line > 1 and value <> ''").select(
         "_block", "source_line", text.alias("text"), reason.alias("reason"), F.substring(raw_line, 1, MAX_LINE_BYTES).alias("raw_line")
-    )
+    ).persist()
     unreadable = lines.where("reason is not null").select("source_line", "reason", "raw_line")
     schema = ", ".join(f"c{i} string" for i in range(width))
     options = {"sep": found.delimiter, "quote": found.quote, "escape": found.quote, "mode": "PERMISSIVE"}
-    parsed = number_rows(spark, lines.where("reason is null").select("_block", F.from_csv("text", schema, options).alias("values")), "source_row")
+    parsed, count = number_rows(
+        spark, lines.where("reason is null").select("_block", F.from_csv("text", schema, options).alias("values")), "source_row"
+    )
     rows = parsed.select("source_row", *(F.col(f"values.c{i}").alias(column) for i, column in enumerate(found.columns)))
-    return rows, unreadable
+    return rows, count, unreadable, unreadable.count(), [lines]
 
 
 def escaped_bytes(raw) -> F.Column:
@@ -266,10 +283,10 @@ def escaped_bytes(raw) -> F.Column:
     )
 
 
-def number_rows(spark: SparkSession, frame: DataFrame, column: str) -> DataFrame:
+def number_rows(spark: SparkSession, frame: DataFrame, column: str) -> tuple[DataFrame, int]:
     """`frame` (rows in file order within each of its `_block`s, the file split it was read from)
-    with `column` counting its rows in file order from 1. One pass counts the rows of each split;
-    the numbers come from those counts, without moving the rows to one place."""
+    with `column` counting its rows in file order from 1, and its number of rows. One pass counts
+    the rows of each split; the numbers come from those counts, without moving the rows to one place."""
     frame = frame.withColumn("_id", F.monotonically_increasing_id())
     counts = sorted(frame.groupBy("_block").agg(F.min("_id"), F.count(F.lit(1))).collect())
     offsets, start = [], 0
@@ -277,9 +294,10 @@ def number_rows(spark: SparkSession, frame: DataFrame, column: str) -> DataFrame
         offsets.append((block, first, start))
         start += count
     lookup = spark.createDataFrame(offsets, "_block bigint, _first bigint, _start bigint")
-    return frame.join(F.broadcast(lookup), "_block").withColumn(
+    numbered = frame.join(F.broadcast(lookup), "_block").withColumn(
         column, F.col("_id") - F.col("_first") + F.col("_start") + 1
     ).drop("_id", "_first", "_start")
+    return numbered, start
 
 
 # --- typing ------------------------------------------------------------------------------------
@@ -388,17 +406,18 @@ def insert(spark: SparkSession, table: str, frame: DataFrame) -> None:
     )).write.insertInto(table_name(table))
 
 
-def forget_files(spark: SparkSession, spec: SourceSpec, names: list[str]) -> None:
-    """Remove the rows and audit entries of files: each table holding any is rewritten without them."""
-    for table in (spec.table, spec.quarantine_table, "load_audit"):
-        if not spark.catalog.tableExists(table_name(table)):
-            continue
-        rows = spark.table(table_name(table))
-        gone = F.col("source_file").isin(names)
-        if table == "load_audit":
-            gone &= F.col("source") == spec.source
-        if rows.where(gone).limit(1).count():
-            rewrite(spark, table, rows.where(~gone))
+def forget_files(spark: SparkSession, spec: SourceSpec, names: list[str], audited: bool) -> None:
+    """Remove the rows of files, and their audit entries when they have some: each table holding
+    any is rewritten without them. A file not audited can have rows from a load that broke off."""
+    gone = F.col("source_file").isin(names)
+    tables = [table for table in (spec.table, spec.quarantine_table) if spark.catalog.tableExists(table_name(table))]
+    holding = [spark.table(table_name(table)).where(gone).select(F.lit(table).alias("name")).limit(1) for table in tables]
+    found = {row.name for row in reduce(DataFrame.unionByName, holding).collect()} if holding else set()
+    for table in tables:
+        if table in found:
+            rewrite(spark, table, spark.table(table_name(table)).where(~gone))
+    if audited:
+        rewrite(spark, "load_audit", spark.table(table_name("load_audit")).where(~(gone & (F.col("source") == spec.source))))
 
 
 def forget_source(spark: SparkSession, spec: SourceSpec) -> None:
