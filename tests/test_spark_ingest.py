@@ -3,6 +3,7 @@ canonical rows, the same quarantine rows (reasons, row and line numbers, raw val
 load_audit as the DuckDB loader, through first loads, re-runs, and changed, removed, repeated and
 badly formed files. Each test runs both loaders on the same plan and compares every table whole."""
 
+import gzip
 import os
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from test_ingest_deliveries import FEBRUARY, JANUARY
 from test_ingest_loading import HEADER, MESSY_LINES, purchase_files, purchases_config, write_messy_folder
 
 from assets.ingest.loading import sync_source
+from assets.ingest.reading import InputError
 from assets.ingest.spark_loading import sync_source_spark
 from common.config import load_settings
 from common.sources import SourcePlan, plan_sources
@@ -167,3 +169,29 @@ def test_the_online_retail_file_loads_the_same_on_both_engines(engines, tmp_path
     (tmp_path / "online_retail.yaml").write_text(config)
     report = sync_both(engines, plan_of(tmp_path / "online_retail.yaml"))
     assert report.loaded[0].rows_read == 541_909
+
+
+READING_LINES = [f"O{i},C{i % 7},2024-01-0{1 + i % 9} 10:00:00,P1,1,2.50" for i in range(1, 60)]
+
+
+def test_rows_over_two_lines_and_odd_line_endings_are_read_alike(engines, tmp_path):
+    lines = list(READING_LINES)
+    lines[3] = 'O4,"C4\nwho wrote two lines",2024-01-01,P1,1,2.50'  # one row on lines 5 and 6
+    lines[20] = "O21,C1,2024-01-01,P1,1,2.50,surplus"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("\n".join([HEADER.strip(), *lines]) + "\n")
+    (tmp_path / "in" / "b.csv").write_bytes(("\r\n".join([HEADER.strip(), *READING_LINES]) + "\r\n\n").encode())
+    report = sync_both(engines, plan_of(write_config(tmp_path, {"sources": {"purchases": {"path": "in"}}})))
+    assert [f.rows_read for f in report.loaded] == [59, 59]
+
+
+def test_a_file_that_cannot_be_read_fails_with_the_same_first_line(engines, tmp_path):
+    conn, spark = engines
+    rows = "".join(f"O{i},C{i % 977},2024-01-02 10:00:00,P{i % 13},1,2.50\n" for i in range(300_000))
+    packed = gzip.compress((HEADER + rows).encode())
+    plan = plan_of(purchase_files(tmp_path, {"p.csv.gz": packed[: len(packed) // 2]}))  # cut off in transfer
+    with pytest.raises(InputError) as on_duckdb:
+        sync_source(conn, plan, NOW)
+    with pytest.raises(InputError) as on_spark:
+        sync_source_spark(spark, plan, NOW)
+    assert str(on_spark.value).splitlines()[0] == str(on_duckdb.value).splitlines()[0]

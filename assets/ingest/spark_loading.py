@@ -31,6 +31,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlglot
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from sqlglot import exp
@@ -46,8 +48,14 @@ from assets.ingest.loading import (
     stage_params,
 )
 from assets.ingest.reading import InputError, empty_raw_rows, raw_rows
-from common.dialects import inline_macros, macros, to_spark
-from common.sources import MAX_LINE_BYTES, SourcePlan, SourceSpec, is_parquet
+from common.dialects import macro_definitions, spark_statements, to_spark
+from common.sources import (
+    MAX_LINE_BYTES,
+    FileFormat,
+    SourcePlan,
+    SourceSpec,
+    is_parquet,
+)
 from common.warehouse import quote
 
 DATABASE = "main"
@@ -215,8 +223,8 @@ def read_file(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[int, D
     else:
         rows, count, unreadable, unreadable_lines, cached = split_lines(spark, plan, path)
     set_view(spark, "raw_file", rows)
-    text = inline_macros(raw_rows(plan, "sniffed", position="source_row"), ingest_macros())
-    spark.sql(to_spark(text)).createOrReplaceTempView("raw_rows")
+    text = raw_rows(plan, "sniffed", position="source_row")
+    spark.sql(spark_statements(text, ingest_macros())[0]).createOrReplaceTempView("raw_rows")
     return count, unreadable, unreadable_lines, cached
 
 
@@ -229,7 +237,12 @@ def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[Data
     if encoding not in ("utf-8", "latin-1"):
         raise InputError(f"{path}: the Spark loader reads utf-8 and latin-1 files, not {encoding}")
     lines = spark.read.text(hadoop_path(path)).withColumn("_block", F.input_file_block_start())
-    lines, _ = number_rows(spark, lines, "source_line")
+    try:
+        lines, _ = number_rows(spark, lines, "source_line")
+    except (PySparkException, Py4JJavaError) as error:
+        raise InputError(read_failure(path, error)) from None
+    lines = lines.persist()
+    lines, cached = join_quoted_line_breaks(spark, lines, found), [lines]
     raw = F.col("value").cast("binary")
     text = F.decode(raw, "ISO-8859-1") if encoding == "latin-1" else F.col("value")
     width = len(found.columns)
@@ -260,6 +273,7 @@ def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[Data
     lines = lines.where("source_line > 1 and value <> ''").select(
         "_block", "source_line", text.alias("text"), reason.alias("reason"), F.substring(raw_line, 1, MAX_LINE_BYTES).alias("raw_line")
     ).persist()
+    cached.append(lines)
     unreadable = lines.where("reason is not null").select("source_line", "reason", "raw_line")
     schema = ", ".join(f"c{i} string" for i in range(width))
     options = {"sep": found.delimiter, "quote": found.quote, "escape": found.quote, "mode": "PERMISSIVE"}
@@ -267,7 +281,44 @@ def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[Data
         spark, lines.where("reason is null").select("_block", F.from_csv("text", schema, options).alias("values")), "source_row"
     )
     rows = parsed.select("source_row", *(F.col(f"values.c{i}").alias(column) for i, column in enumerate(found.columns)))
-    return rows, count, unreadable, unreadable.count(), [lines]
+    return rows, count, unreadable, unreadable.count(), cached
+
+
+NEWLINES = {"\\n": "\n", "\\r\\n": "\r\n", "\\r": "\r"}  # DuckDB's spelling of a line ending, and the ending
+
+
+def join_quoted_line_breaks(spark: SparkSession, lines: DataFrame, found: FileFormat) -> DataFrame:
+    """The lines with a row whose quoted value holds line breaks joined into one line, numbered as
+    its first line: a line with an odd number of quotes opens such a row, the next one closes it.
+    Such lines are few, so they are found on the driver and joined where they are."""
+    quotes = F.length("value") - F.length(F.regexp_replace("value", F.lit(re.escape(found.quote)), F.lit("")))
+    odd = [row[0] for row in lines.where((F.col("source_line") > 1) & (quotes % 2 == 1)).select("source_line").collect()]
+    spans = list(zip(sorted(odd)[0::2], sorted(odd)[1::2]))
+    if not spans:
+        return lines
+    spans = F.broadcast(spark.createDataFrame(spans, "_start bigint, _end bigint"))
+    within = lines.join(spans, (F.col("source_line") >= F.col("_start")) & (F.col("source_line") <= F.col("_end")), "left")
+    joined = within.where("_start is not null").groupBy("_start").agg(F.array_join(
+        F.transform(F.array_sort(F.collect_list(F.struct("source_line", "value"))), lambda line: line["value"]),
+        NEWLINES.get(found.newline, "\n"),
+    ).alias("_joined"))
+    return (
+        within.join(F.broadcast(joined), "_start", "left")
+        .where("_start is null or source_line = _start")
+        .withColumn("value", F.coalesce("_joined", "value"))
+        .drop("_start", "_end", "_joined")
+    )
+
+
+def read_failure(path: Path, error: Exception) -> str:
+    """One line naming the file and the reason, in DuckDB's words where DuckDB has some (a cut-off
+    gzip file), then Spark's message whole."""
+    message = str(error)
+    if "EOFException" in message and path.name.lower().endswith(".gz"):
+        reason = f"Unexpected end of GZIP stream: {path}"
+    else:
+        reason = next((line.strip() for line in message.splitlines() if line.strip()), type(error).__name__)
+    return f"{path}: {reason}\n{message}"
 
 
 def escaped_bytes(raw) -> F.Column:
@@ -327,12 +378,13 @@ def stage_rows(spark: SparkSession, plan: SourcePlan, run_started_at: datetime) 
 
 @cache
 def staging_sql(source: str) -> str:
-    return to_spark(inline_macros((SQL / f"stage_{source}.sql").read_text(), ingest_macros()))
+    (select,) = spark_statements((SQL / f"stage_{source}.sql").read_text(), ingest_macros())
+    return select
 
 
 @cache
 def ingest_macros():
-    return macros((SQL / "macros.sql").read_text())
+    return macro_definitions((SQL / "macros.sql").read_text())
 
 
 def mark_copies_of_loaded_rows(spark: SparkSession, plan: SourcePlan, staged: DataFrame) -> DataFrame:
