@@ -43,8 +43,9 @@ def sync_both(engines, plan: SourcePlan, now: datetime = NOW):
 
 
 def summary(report) -> tuple:
-    """What a sync did; how DuckDB happened to read a file (read_mode) is its own business."""
-    files = [(f.source_file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.duplicate_of) for f in report.loaded]
+    """What a sync did, down to how each file was read (DuckDB's read mode, which decides what a
+    line with too many or too few values becomes)."""
+    files = [(f.source_file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.duplicate_of, f.read_mode) for f in report.loaded]
     return report.table, files, report.unchanged, report.removed, report.full_reload
 
 
@@ -174,15 +175,24 @@ def test_the_online_retail_file_loads_the_same_on_both_engines(engines, tmp_path
 READING_LINES = [f"O{i},C{i % 7},2024-01-0{1 + i % 9} 10:00:00,P1,1,2.50" for i in range(1, 60)]
 
 
-def test_rows_over_two_lines_and_odd_line_endings_are_read_alike(engines, tmp_path):
+def test_rows_over_two_lines_odd_line_endings_and_tolerant_reads_are_read_alike(engines, tmp_path):
     lines = list(READING_LINES)
     lines[3] = 'O4,"C4\nwho wrote two lines",2024-01-01,P1,1,2.50'  # one row on lines 5 and 6
     lines[20] = "O21,C1,2024-01-01,P1,1,2.50,surplus"
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.csv").write_text("\n".join([HEADER.strip(), *lines]) + "\n")
     (tmp_path / "in" / "b.csv").write_bytes(("\r\n".join([HEADER.strip(), *READING_LINES]) + "\r\n\n").encode())
+    # mixed line endings: DuckDB reads this tolerantly, surplus values kept, missing ones padded
+    lines = list(READING_LINES)
+    lines[5] = "O6,C6,2024-01-01,P1,1,2.50,surplus"
+    lines[9] = "O10,C6,2024-01-01,P1,1"
+    (tmp_path / "in" / "c.csv").write_bytes(("\r\n".join([HEADER.strip(), *lines]) + "\r\n\n").encode())
+    lines[30] = "O31,C1,2024-01-01,P1,1," + "9" * 2_100_000  # an over-long line: read with the dialect spelled out
+    (tmp_path / "in" / "d.csv").write_text("\n".join([HEADER.strip(), *lines]) + "\n")
     report = sync_both(engines, plan_of(write_config(tmp_path, {"sources": {"purchases": {"path": "in"}}})))
-    assert [f.rows_read for f in report.loaded] == [59, 59]
+    assert [(f.rows_read, f.read_mode) for f in report.loaded] == [
+        (59, "sniffed"), (59, "tolerant"), (59, "tolerant"), (59, "explicit"),
+    ]
 
 
 def test_a_file_that_cannot_be_read_fails_with_the_same_first_line(engines, tmp_path):

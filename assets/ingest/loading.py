@@ -27,6 +27,10 @@ from common.warehouse import define_table, quote, run_sql, table_exists
 SQL = Path(__file__).parent / "sql"
 
 
+# A row of a tolerant read with values beyond the header's columns (kept in SURPLUS_COLUMN).
+SURPLUS_REASON = "unreadable line (too many columns): more values than the header has"
+
+
 @dataclass
 class FileLoad:
     source_file: str
@@ -195,9 +199,9 @@ def load_rows(
     stage_rows(conn, plan, run_started_at)
     if read_mode == "tolerant":
         conn.execute(
-            "update staged set quarantine_reason = 'unreadable line (too many columns): more values than the header has' "
+            "update staged set quarantine_reason = ? "
             "where source_row in (select source_row from raw_rows where struct_extract(raw, ?) is not null)",
-            [SURPLUS_COLUMN],
+            [SURPLUS_REASON, SURPLUS_COLUMN],
         )
     if not config.keep_exact_duplicates:
         mark_copies_of_loaded_rows(conn, plan)

@@ -35,11 +35,13 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 from sqlglot import exp
 
 from assets.ingest.loading import (
     REPEATING_FILES,
     SQL,
+    SURPLUS_REASON,
     Audited,
     FileLoad,
     SourceLoad,
@@ -51,6 +53,7 @@ from assets.ingest.reading import InputError, empty_raw_rows, raw_rows
 from common.dialects import macro_definitions, spark_statements, to_spark
 from common.sources import (
     MAX_LINE_BYTES,
+    SURPLUS_COLUMN,
     FileFormat,
     SourcePlan,
     SourceSpec,
@@ -116,7 +119,7 @@ def load_file(
     spec, name = plan.spec, str(path)
     content_hash = content_hash or file_hash(path)
     stat = path.stat()
-    readable_rows, unreadable, unreadable_lines, cached = read_file(spark, plan, path)
+    read_mode, readable_rows, unreadable, unreadable_lines, cached = read_file(spark, plan, path)
     try:
         forget_files(spark, spec, [name], audited)
         rows = readable_rows + unreadable_lines
@@ -128,7 +131,7 @@ def load_file(
                 reasons = spark.table("raw_rows").select("source_row", F.lit(reason).alias("reason"))
                 unreadable = unreadable.withColumn("reason", F.lit(reason))
             else:
-                reasons = load_rows(spark, plan, name, run_started_at, cached)
+                reasons = load_rows(spark, plan, name, run_started_at, read_mode, cached)
             quarantine_rows(spark, plan, name, reasons, unreadable if unreadable_lines else None, run_started_at)
             loaded, quarantined = rows_of_file(spark, spec, name)
         if loaded + quarantined != rows:
@@ -146,7 +149,7 @@ def load_file(
             frame.unpersist()
         for view in ("raw_rows", "raw_file", "exact_duplicates", "existing_keys"):
             spark.catalog.dropTempView(view)
-    return FileLoad(name, rows, loaded, quarantined, duplicate_of, "sniffed")
+    return FileLoad(name, rows, loaded, quarantined, duplicate_of, read_mode)
 
 
 def rows_of_file(spark: SparkSession, spec: SourceSpec, name: str) -> tuple[int, int]:
@@ -159,9 +162,16 @@ def rows_of_file(spark: SparkSession, spec: SourceSpec, name: str) -> tuple[int,
     return counts["loaded"], counts["quarantined"]
 
 
-def load_rows(spark: SparkSession, plan: SourcePlan, name: str, run_started_at: datetime, cached: list) -> DataFrame:
+def load_rows(
+    spark: SparkSession, plan: SourcePlan, name: str, run_started_at: datetime, read_mode: str, cached: list
+) -> DataFrame:
     """Type the rows of `raw_rows` and insert those that load; return the rest (source_row, reason)."""
     staged = stage_rows(spark, plan, run_started_at)
+    if read_mode == "tolerant":
+        surplus = spark.table("raw_rows").where(F.col("raw").getField(SURPLUS_COLUMN).isNotNull())
+        staged = staged.join(surplus.select("source_row", F.lit(True).alias("_surplus")), "source_row", "left").withColumn(
+            "quarantine_reason", F.when(F.col("_surplus"), F.lit(SURPLUS_REASON)).otherwise(F.col("quarantine_reason"))
+        ).drop("_surplus")
     if not (plan.config and plan.config.keep_exact_duplicates):
         staged = staged.persist()  # read twice when compared with the rows loaded before
         cached.append(staged)
@@ -204,45 +214,64 @@ def quarantine_rows(
 # --- reading -----------------------------------------------------------------------------------
 
 
-def read_file(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[int, DataFrame, int, list[DataFrame]]:
+def read_file(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[str, int, DataFrame, int, list[DataFrame]]:
     """Read one file into the temp views `raw_file` (the file's columns as text, and source_row,
     the row's position among the rows read) and `raw_rows` (the same SQL as DuckDB's, from
-    reading.raw_rows); return the number of rows read, the lines that could not be read
-    (source_line, reason, raw_line) and their number, and the cached frames to release once the
-    file is loaded."""
+    reading.raw_rows); return how DuckDB reads the file (reading.READ_MODES), the number of rows
+    read, the lines that could not be read (source_line, reason, raw_line) and their number, and
+    the cached frames to release once the file is loaded."""
     found = plan.formats.get(path)
     unreadable = spark.createDataFrame([], "source_line bigint, reason string, raw_line string")
     if found is None:  # an empty file
         spark.sql(to_spark(empty_raw_rows(plan))).createOrReplaceTempView("raw_rows")
-        return 0, unreadable, 0, []
+        return "sniffed", 0, unreadable, 0, []
     if is_parquet(path):
         frame = spark.read.parquet(hadoop_path(path)).withColumn("_block", F.input_file_block_start())
-        rows, count = number_rows(spark, frame, "source_row")
+        rows, count, _ = number_rows(spark, frame, "source_row")
         rows = rows.select("source_row", *(F.col(backtick(c)).cast("string").alias(c) for c in found.columns))
-        cached, unreadable_lines = [], 0
+        read_mode, cached, unreadable_lines = "sniffed", [], 0
     else:
-        rows, count, unreadable, unreadable_lines, cached = split_lines(spark, plan, path)
+        read_mode, rows, count, unreadable, unreadable_lines, cached = split_lines(spark, plan, path)
     set_view(spark, "raw_file", rows)
-    text = raw_rows(plan, "sniffed", position="source_row")
+    text = raw_rows(plan, read_mode, position="source_row")
     spark.sql(spark_statements(text, ingest_macros())[0]).createOrReplaceTempView("raw_rows")
-    return count, unreadable, unreadable_lines, cached
+    return read_mode, count, unreadable, unreadable_lines, cached
 
 
-def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[DataFrame, int, DataFrame, int, list]:
-    """The file's lines, numbered as in the file, split into values where they can be, and their
-    number; the rest are unreadable lines, each with the reason DuckDB's reader gives for it, and
-    their number; and the cached frame of the lines."""
+def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[str, DataFrame, int, DataFrame, int, list]:
+    """How DuckDB reads the file; the file's lines, numbered as in the file, split into values
+    where they can be, and their number; the rest are unreadable lines, each with the reason
+    DuckDB's reader gives for it, and their number; and the cached frames of the lines.
+
+    DuckDB reads a file its sniffer cannot read with the dialect spelled out, which fails where
+    line endings are mixed; it then reads tolerantly: a line with too few values is padded with
+    nulls, one with too many keeps the first surplus value (SURPLUS_COLUMN) and is quarantined as
+    a row. Lines are split at their last character here and their ending checked, to do the same."""
     found = plan.formats[path]
     encoding = plan.config.encoding
     if encoding not in ("utf-8", "latin-1"):
         raise InputError(f"{path}: the Spark loader reads utf-8 and latin-1 files, not {encoding}")
-    lines = spark.read.text(hadoop_path(path)).withColumn("_block", F.input_file_block_start())
+    ending = NEWLINES.get(found.newline, "\n")
+    lines = spark.read.option("lineSep", ending[-1]).text(hadoop_path(path)).withColumn("_block", F.input_file_block_start())
+    bytes_ = F.col("value").cast("binary")
+    ends_in_cr = F.endswith(F.col("value"), F.lit("\r"))
+    # the ending other than the file's; a crlf file's last line may lack one
+    lines = lines.withColumn("_other_ending", ~ends_in_cr if ending == "\r\n" else ends_in_cr)
+    # a carriage return before the line feed ends the line; the bytes are cut, not the text, which may not be UTF-8
+    lines = lines.withColumn("value", F.when(ends_in_cr, F.substring(bytes_, 1, F.octet_length(bytes_) - 1).cast("string")).otherwise(F.col("value")))
+    quotes = F.length("value") - F.length(F.regexp_replace("value", F.lit(re.escape(found.quote)), F.lit("")))
+    lines = lines.withColumn("_odd_quotes", quotes % 2 == 1)
     try:
-        lines, _ = number_rows(spark, lines, "source_line")
+        lines, total, (odd, other_endings) = number_rows(spark, lines, "source_line", F.col("_odd_quotes"), F.col("_other_ending"))
     except (PySparkException, Py4JJavaError) as error:
         raise InputError(read_failure(path, error)) from None
     lines = lines.persist()
-    lines, cached = join_quoted_line_breaks(spark, lines, found), [lines]
+    cached = [lines]
+    if other_endings == 1 and ending == "\r\n":  # unless only the last line lacks one
+        other_endings = lines.where((F.col("source_line") < total) | (F.col("value") == "")).where("_other_ending").count()
+    read_mode = "sniffed" if found.sniffed else "tolerant" if other_endings else "explicit"
+    if odd:
+        lines = join_quoted_line_breaks(spark, lines, found)
     raw = F.col("value").cast("binary")
     text = F.decode(raw, "ISO-8859-1") if encoding == "latin-1" else F.col("value")
     width = len(found.columns)
@@ -260,11 +289,11 @@ def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[Data
             "unreadable line (invalid encoding): Invalid unicode (byte sequence mismatch) detected. "
             "This file is not utf-8 encoded."
         ))
-        .when(found_values > width, F.concat(
+        .when(F.lit(read_mode != "tolerant") & (found_values > width), F.concat(
             F.lit(f"unreadable line (too many columns): Expected Number of Columns: {width} Found: "),
             found_values.cast("string"),
         ))
-        .when(found_values < width, F.concat(
+        .when(F.lit(read_mode != "tolerant") & (found_values < width), F.concat(
             F.lit(f"unreadable line (missing columns): Expected Number of Columns: {width} Found: "),
             found_values.cast("string"),
         ))
@@ -275,13 +304,14 @@ def split_lines(spark: SparkSession, plan: SourcePlan, path: Path) -> tuple[Data
     ).persist()
     cached.append(lines)
     unreadable = lines.where("reason is not null").select("source_line", "reason", "raw_line")
-    schema = ", ".join(f"c{i} string" for i in range(width))
+    columns = [*found.columns, *([SURPLUS_COLUMN] if read_mode == "tolerant" else [])]
+    schema = ", ".join(f"c{i} string" for i in range(len(columns)))
     options = {"sep": found.delimiter, "quote": found.quote, "escape": found.quote, "mode": "PERMISSIVE"}
-    parsed, count = number_rows(
+    parsed, count, _ = number_rows(
         spark, lines.where("reason is null").select("_block", F.from_csv("text", schema, options).alias("values")), "source_row"
     )
-    rows = parsed.select("source_row", *(F.col(f"values.c{i}").alias(column) for i, column in enumerate(found.columns)))
-    return rows, count, unreadable, unreadable.count(), cached
+    rows = parsed.select("source_row", *(F.col(f"values.c{i}").alias(column) for i, column in enumerate(columns)))
+    return read_mode, rows, count, unreadable, unreadable.count(), cached
 
 
 NEWLINES = {"\\n": "\n", "\\r\\n": "\r\n", "\\r": "\r"}  # DuckDB's spelling of a line ending, and the ending
@@ -291,8 +321,7 @@ def join_quoted_line_breaks(spark: SparkSession, lines: DataFrame, found: FileFo
     """The lines with a row whose quoted value holds line breaks joined into one line, numbered as
     its first line: a line with an odd number of quotes opens such a row, the next one closes it.
     Such lines are few, so they are found on the driver and joined where they are."""
-    quotes = F.length("value") - F.length(F.regexp_replace("value", F.lit(re.escape(found.quote)), F.lit("")))
-    odd = [row[0] for row in lines.where((F.col("source_line") > 1) & (quotes % 2 == 1)).select("source_line").collect()]
+    odd = [row[0] for row in lines.where("source_line > 1 and _odd_quotes").select("source_line").collect()]
     spans = list(zip(sorted(odd)[0::2], sorted(odd)[1::2]))
     if not spans:
         return lines
@@ -334,21 +363,22 @@ def escaped_bytes(raw) -> F.Column:
     )
 
 
-def number_rows(spark: SparkSession, frame: DataFrame, column: str) -> tuple[DataFrame, int]:
+def number_rows(spark: SparkSession, frame: DataFrame, column: str, *flags: F.Column) -> tuple[DataFrame, int, list[int]]:
     """`frame` (rows in file order within each of its `_block`s, the file split it was read from)
-    with `column` counting its rows in file order from 1, and its number of rows. One pass counts
-    the rows of each split; the numbers come from those counts, without moving the rows to one place."""
+    with `column` counting its rows in file order from 1, its number of rows, and how many of them
+    each of `flags` holds for. One pass counts the rows of each split; the numbers come from those
+    counts, without moving the rows to one place."""
     frame = frame.withColumn("_id", F.monotonically_increasing_id())
-    counts = sorted(frame.groupBy("_block").agg(F.min("_id"), F.count(F.lit(1))).collect())
+    counts = sorted(frame.groupBy("_block").agg(F.min("_id"), F.count(F.lit(1)), *(F.count_if(flag) for flag in flags)).collect())
     offsets, start = [], 0
-    for block, first, count in counts:
+    for block, first, count, *_ in counts:
         offsets.append((block, first, start))
         start += count
     lookup = spark.createDataFrame(offsets, "_block bigint, _first bigint, _start bigint")
     numbered = frame.join(F.broadcast(lookup), "_block").withColumn(
         column, F.col("_id") - F.col("_first") + F.col("_start") + 1
     ).drop("_id", "_first", "_start")
-    return numbered, start
+    return numbered, start, [sum(row[3 + i] for row in counts) for i in range(len(flags))]
 
 
 # --- typing ------------------------------------------------------------------------------------
@@ -430,9 +460,9 @@ def create_empty_table(spark: SparkSession, plan: SourcePlan, run_started_at: da
     spark.sql(to_spark(empty_raw_rows(plan))).createOrReplaceTempView("raw_rows")
     set_view(spark, "outdated_files", spark.createDataFrame([], "source_file string"))
     staged = stage_rows(spark, plan, run_started_at)
-    staged.select(*canonical_columns(spark, plan, staged), F.lit("").alias("source_file")).write.format("parquet").saveAsTable(
-        table_name(plan.spec.table)
-    )
+    columns = staged.select(*canonical_columns(spark, plan, staged), F.lit("").alias("source_file"))
+    nullable = StructType([StructField(field.name, field.dataType) for field in columns.schema])  # as DuckDB's columns
+    spark.catalog.createTable(table_name(plan.spec.table), source="parquet", schema=nullable)
     for view in ("raw_rows", "exact_duplicates", "existing_keys", "outdated_files"):
         spark.catalog.dropTempView(view)
 
