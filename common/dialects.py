@@ -167,7 +167,15 @@ def ordered_list(node: exp.Expression) -> exp.Expression:
     ])
 
 
-TRANSFORMS = (inline_named_windows, ordered_list, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+def strptime_as_to_timestamp(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `try_strptime(text, format)` is Spark's `try_to_timestamp(text, format)`; the format
+    must then be a Java pattern (the Spark loader converts a configured strptime format)."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
+        return exp.Anonymous(this="try_to_timestamp", expressions=node.expressions)
+    return node
+
+
+TRANSFORMS = (strptime_as_to_timestamp, inline_named_windows, ordered_list, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
 
 
 # --- DuckDB macros: expanded where they are used --------------------------------------------

@@ -60,27 +60,6 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):
-    """One local Spark session for the whole test run (it takes seconds to start), its tables in a
-    warehouse of its own. Tests that need an empty `main` database drop it first."""
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed: Spark needs a Java runtime (Debian: default-jre-headless)")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("lifecycle-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 def requires_shared_data(relative: str) -> Path:
     path = SHARED_DATA / relative
     if not path.exists():
