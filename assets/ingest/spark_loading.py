@@ -59,10 +59,9 @@ from common.sources import (
     SourceSpec,
     is_parquet,
 )
+from common.spark import DATABASE
+from common.spark import quote as backtick
 from common.warehouse import quote
-
-DATABASE = "main"
-
 
 def sync_source_spark(spark: SparkSession, plan: SourcePlan, run_started_at: datetime) -> SourceLoad:
     """Bring one canonical Spark table in line with its files, as `loading.sync_source` does for DuckDB."""
@@ -541,10 +540,6 @@ def load_audit_ddl() -> str:
 
 def table_name(table: str) -> str:
     return f"{DATABASE}.{backtick(table)}"
-
-
-def backtick(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
 
 
 def set_view(spark: SparkSession, name: str, frame: DataFrame) -> None:
