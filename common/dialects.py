@@ -175,7 +175,14 @@ def strptime_as_to_timestamp(node: exp.Expression) -> exp.Expression:
     return node
 
 
-TRANSFORMS = (strptime_as_to_timestamp, inline_named_windows, ordered_list, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+def session_variables(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `getvariable('x')` as Spark's session variable `session.x` (see SparkConnection)."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "getvariable" and node.expressions[0].is_string:
+        return exp.column(node.expressions[0].this, table="session")
+    return node
+
+
+TRANSFORMS = (strptime_as_to_timestamp, inline_named_windows, session_variables, ordered_list, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
 
 
 # --- DuckDB macros: expanded where they are used --------------------------------------------

@@ -23,6 +23,7 @@ DATABASE = "main"
 # DuckDB statements that have no Spark counterpart and need none: Spark writes each table in one
 # job, and there is no open file to checkpoint.
 NO_OPS = re.compile(r"^\s*(begin transaction|begin|commit|rollback|checkpoint)\s*;?\s*$", re.IGNORECASE)
+_SET_VARIABLE = re.compile(r"^\s*set\s+variable\s+([A-Za-z_][A-Za-z0-9_]*)\s*=\s*\?\s*;?\s*$", re.IGNORECASE)
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -87,6 +88,11 @@ class SparkConnection:
 
     def execute(self, sql: str, params: dict | list | tuple | None = None) -> SparkResult:
         if NO_OPS.match(sql):
+            return SparkResult(None)
+        variable = _SET_VARIABLE.match(sql)
+        if variable:  # DuckDB's `set variable x = ?`: a Spark session variable, its value bound
+            name = quote(variable.group(1))
+            self.spark.sql(f"declare or replace variable {name} = :value", args={"value": plain(params[0])})
             return SparkResult(None)
         frame = None
         for macro in macro_definitions(sql) if "macro" in sql.lower() else ():

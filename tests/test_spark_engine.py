@@ -118,17 +118,18 @@ def test_a_duckdb_macro_is_expanded_where_it_is_used(spark):
 
 # --- the SQL stages on Spark, equal to DuckDB ----------------------------------------------------
 
-# What the SQL stages read that other steps produce: the canonical source tables (ingestion), and
-# the model outputs (CLV, survey segments) the lifecycle and actions read.
+# What the SQL stages read that other steps produce: the canonical source tables (ingestion), the
+# fitted CLV models (fitted on the driver from compact rows; the per-customer scoring runs on Spark)
+# and the survey segments.
 INPUTS = [
     "purchases", "products", "customers", "events", "service_scores", "survey_responses",
     "purchases_quarantine", "products_quarantine", "customers_quarantine", "events_quarantine",
     "service_scores_quarantine", "survey_responses_quarantine", "load_audit",
-    "customer_clv", "survey_segments", "survey_segment_quality",
+    "clv_model", "survey_segments", "survey_segment_quality",
 ]
 # Every table the SQL stages build, in build order.
 SQL_TABLES = [
-    "analysis_scope", "customer_purchase_days", "customer_rfm", "purchase_chains", "chain_breakers",
+    "analysis_scope", "customer_purchase_days", "customer_rfm", "customer_clv", "purchase_chains", "chain_breakers",
     "customer_chain_summary", "repeat_timing", "cohort_retention", "lifecycle_history", "customer_abc",
     "new_vs_established", "lifecycle_transitions", "customer_lifecycle", "pareto", "customer_categories",
     "cross_sell_candidates", "repurchase_windows", "next_best_action", "customer_profile",
@@ -147,6 +148,7 @@ def duckdb_sample(tmp_path_factory) -> Path:
 def spark_sample(spark, duckdb_sample):
     """The SQL stages' tables built on Spark from the DuckDB run's inputs: each table's outcome,
     built or the error that stopped it."""
+    from assets.customer_value.modeling import build_customer_clv, load_fit
     from assets.ingest.assets import SQL as INGEST
     from common.spark import SparkConnection
     from common.warehouse import create_table, create_view
@@ -165,6 +167,8 @@ def spark_sample(spark, duckdb_sample):
                 create_table(conn, table, INGEST / f"{table}.sql", {"as_of": settings.as_of, "time_unit": settings.time_unit})
                 if table == "analysis_scope":
                     create_view(conn, "purchase_lines", INGEST / "purchase_lines.sql")
+            elif table == "customer_clv":
+                build_customer_clv(conn, load_fit(conn), settings.time_unit, settings.customer_value)
             else:
                 build(conn, table, chains=settings.chains, lifecycle=settings.lifecycle, actions=settings.actions)
             outcomes[table] = None
