@@ -88,10 +88,22 @@ def windows_in_parentheses(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def joined_literal(node: exp.Expression) -> exp.Literal | None:
+    """`'a' || 'b'`, a text literal written on two lines, as the one literal 'ab'."""
+    if isinstance(node, exp.Literal) and node.is_string:
+        return node
+    if isinstance(node, exp.DPipe | exp.Paren):
+        parts = [joined_literal(part) for part in ([node.this, node.expression] if isinstance(node, exp.DPipe) else [node.this])]
+        if all(parts):
+            return exp.Literal.string("".join(part.this for part in parts))
+    return None
+
+
 def format_placeholders(node: exp.Expression) -> exp.Expression:
     """DuckDB's `format('{} days', n)` as Spark's `format_string('%s days', n)`."""
     if isinstance(node, exp.Anonymous) and node.name.lower() == "format" or isinstance(node, exp.Format):
         pattern, *values = [node.this, *node.expressions] if isinstance(node, exp.Format) else node.expressions
+        pattern = joined_literal(pattern) or pattern
         if isinstance(pattern, exp.Literal) and pattern.is_string:
             specs = re.findall(r"\{(:[^}]*)?\}", pattern.this)
             text = re.sub(r"\{(:[^}]*)?\}", lambda m: "%" + (m.group(1) or ":s")[1:], pattern.this.replace("%", "%%"))

@@ -86,6 +86,7 @@ select
     purchase_days >= $min_support and z_score < -1.96 as is_chain_keeper,
     row_number() over (
         partition by dimension
-        order by (purchase_days >= $min_support) desc, lift desc, purchase_days desc
+        -- value last: attributes equal in support, lift and days are ranked the same way on every run and engine
+        order by (purchase_days >= $min_support) desc, lift desc, purchase_days desc, value
     ) as breaker_rank
 from scored
