@@ -1,0 +1,174 @@
+"""Table-by-table equality of two sets of published tables: proof that speed work changed no value.
+
+`python -m bench.compare OLD NEW` compares two nights (folders of `<table>.parquet`, e.g.
+`exports/current`) or two DuckDB files: the same table names, and per table the same columns in
+the same order with the same types, the same row count and the same rows (as multisets, every value
+equal; rows need no order). It prints one line per difference and exits 1 when there is any.
+
+`python -m bench.compare --against COMMIT [--log CSV ...]` builds both sides itself: it checks
+COMMIT out into a temporary worktree, runs the whole graph there and in this checkout, on the
+shipped sample and on each purchase log given, each in a fresh home, and compares what each
+published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from common.warehouse import literal, quote
+
+REPO = Path(__file__).resolve().parent.parent
+# Logs of runs, not of the data: rows appended per run with its clock, and the clock of each load.
+RUN_LOGS = frozenset({"run_history", "clv_model_selection_history"})
+RUN_CLOCK_COLUMNS = frozenset({"loaded_at", "quarantined_at"})
+
+
+@dataclass
+class Comparison:
+    """What differs between two sides; empty when every table is the same."""
+
+    problems: list[str] = field(default_factory=list)
+    tables: int = 0
+
+    @property
+    def equal(self) -> bool:
+        return not self.problems
+
+
+def open_side(conn: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
+    """One side as schema or database `name`: a DuckDB file attached read-only, or a folder whose
+    Parquet files become views named after them."""
+    if path.is_dir():
+        conn.execute(f"create schema {quote(name)}")
+        for parquet in sorted(path.glob("*.parquet")):
+            conn.execute(
+                f"create view {quote(name)}.{quote(parquet.stem)} as "
+                f"select * from read_parquet({literal(str(parquet.resolve()))})"
+            )
+    else:
+        conn.execute(f"attach {literal(str(path))} as {quote(name)} (read_only)")
+
+
+def columns_of(conn: duckdb.DuckDBPyConnection, side: str) -> dict[str, list[tuple[str, str]]]:
+    """Per table (or view) of one side: its columns and types, in order."""
+    rows = conn.execute(
+        "select table_name, column_name, data_type from duckdb_columns() "
+        "where (database_name = $side or schema_name = $side) order by table_name, column_index",
+        {"side": side},
+    ).fetchall()
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        tables.setdefault(table, []).append((column, data_type))
+    return tables
+
+
+def compare(old: Path, new: Path) -> Comparison:
+    """Every difference between the tables at `old` and those at `new`."""
+    conn = duckdb.connect()
+    open_side(conn, old, "old")
+    open_side(conn, new, "new")
+    old_tables, new_tables = columns_of(conn, "old"), columns_of(conn, "new")
+    result = Comparison()
+    for table in sorted(old_tables.keys() - new_tables.keys()):
+        result.problems.append(f"{table}: only in {old}")
+    for table in sorted(new_tables.keys() - old_tables.keys()):
+        result.problems.append(f"{table}: only in {new}")
+    for table in sorted(old_tables.keys() & new_tables.keys()):
+        result.tables += 1
+        result.problems += compare_table(conn, table, old_tables[table], new_tables[table])
+    return result
+
+
+def compare_table(
+    conn: duckdb.DuckDBPyConnection, table: str, old_columns: list[tuple[str, str]], new_columns: list[tuple[str, str]]
+) -> list[str]:
+    if old_columns != new_columns:
+        return [f"{table}: columns differ: {old_columns} -> {new_columns}"]
+    old_rows, new_rows = (conn.execute(f"select count(*) from {side}.{quote(table)}").fetchone()[0] for side in ("old", "new"))
+    if old_rows != new_rows:
+        return [f"{table}: {old_rows:,} rows -> {new_rows:,} rows"]
+    if table in RUN_LOGS:
+        return []
+    compared = ", ".join(quote(column) for column, _ in old_columns if column not in RUN_CLOCK_COLUMNS)
+    only_old, only_new = (
+        conn.execute(
+            f"select count(*) from (select {compared} from {a}.{quote(table)} "
+            f"except all select {compared} from {b}.{quote(table)})"
+        ).fetchone()[0]
+        for a, b in (("old", "new"), ("new", "old"))
+    )
+    if only_old or only_new:
+        return [f"{table}: {only_old:,} rows only in the old tables, {only_new:,} only in the new"]
+    return []
+
+
+def publish(checkout: Path, config: Path, home: Path) -> Path:
+    """Run the whole graph of `checkout` on `config` into a fresh `home`; the night it published."""
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "dagster").mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(checkout), "LIFECYCLE_CONFIG": str(config),
+           "LIFECYCLE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    return (home / "exports" / "current").resolve()
+
+
+def against(commit: str, logs: list[Path], work: Path) -> bool:
+    """Publish with `commit` and with this checkout, on the sample and on each log; compare."""
+    from bench.__main__ import write_config
+
+    old_checkout = work / "old"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_checkout), commit], check=True)
+    try:
+        inputs = [("sample", REPO / "lifecycle.yaml", old_checkout / "lifecycle.yaml")]
+        for log in logs:
+            folder = work / log.stem
+            folder.mkdir()
+            config = write_config(folder, log.resolve())
+            inputs.append((log.stem, config, config))
+        equal = True
+        for name, new_config, old_config in inputs:
+            print(f"{name}: publishing with {commit} and with this checkout ...", flush=True)
+            old = publish(old_checkout, old_config, work / name / "old_home")
+            new = publish(REPO, new_config, work / name / "new_home")
+            equal &= report(name, compare(old, new))
+        return equal
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_checkout)], check=True)
+
+
+def report(name: str, result: Comparison) -> bool:
+    for problem in result.problems:
+        print(f"  {name}: {problem}")
+    print(f"{name}: {result.tables} tables compared, " + ("all equal" if result.equal else f"{len(result.problems)} differ"))
+    return result.equal
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sides", nargs="*", type=Path, help="OLD NEW: two folders of Parquet files or two DuckDB files")
+    parser.add_argument("--against", metavar="COMMIT", help="publish with COMMIT and with this checkout, then compare")
+    parser.add_argument("--log", type=Path, action="append", default=[], help="a purchase log (CSV) to run both on")
+    parser.add_argument("--work", type=Path, help="folder for the runs (default: a temporary one, removed)")
+    args = parser.parse_args()
+    if args.against:
+        if args.work:
+            args.work.mkdir(parents=True, exist_ok=True)
+            return 0 if against(args.against, args.log, args.work) else 1
+        with tempfile.TemporaryDirectory(prefix="compare-") as work:
+            return 0 if against(args.against, args.log, Path(work)) else 1
+    if len(args.sides) != 2:
+        parser.error("give OLD and NEW, or --against COMMIT")
+    return 0 if report("tables", compare(*args.sides)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
