@@ -55,7 +55,7 @@ ui: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 sample: $(BIN)/.installed
 	$(BIN)/python -m generator --out data/sample
