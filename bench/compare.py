@@ -27,7 +27,8 @@ import duckdb
 from common.warehouse import literal, quote
 
 REPO = Path(__file__).resolve().parent.parent
-# Logs of runs, not of the data: rows appended per run with its clock, and the clock of each load.
+# Logs of runs, not of the data: rows appended per run with its clock (compared by their columns
+# only), and the clock of each load.
 RUN_LOGS = frozenset({"run_history", "clv_model_selection_history"})
 RUN_CLOCK_COLUMNS = frozenset({"loaded_at", "quarantined_at"})
 
@@ -37,7 +38,7 @@ class Comparison:
     """What differs between two sides; empty when every table is the same."""
 
     problems: list[str] = field(default_factory=list)
-    tables: int = 0
+    tables: list[str] = field(default_factory=list)  # the tables both sides have, compared
 
     @property
     def equal(self) -> bool:
@@ -83,7 +84,7 @@ def compare(old: Path, new: Path) -> Comparison:
     for table in sorted(new_tables.keys() - old_tables.keys()):
         result.problems.append(f"{table}: only in {new}")
     for table in sorted(old_tables.keys() & new_tables.keys()):
-        result.tables += 1
+        result.tables.append(table)
         result.problems += compare_table(conn, table, old_tables[table], new_tables[table])
     return result
 
@@ -93,11 +94,11 @@ def compare_table(
 ) -> list[str]:
     if old_columns != new_columns:
         return [f"{table}: columns differ: {old_columns} -> {new_columns}"]
+    if table in RUN_LOGS:  # as many rows as runs, each with its clock
+        return []
     old_rows, new_rows = (conn.execute(f"select count(*) from {side}.{quote(table)}").fetchone()[0] for side in ("old", "new"))
     if old_rows != new_rows:
         return [f"{table}: {old_rows:,} rows -> {new_rows:,} rows"]
-    if table in RUN_LOGS:
-        return []
     compared = ", ".join(quote(column) for column, _ in old_columns if column not in RUN_CLOCK_COLUMNS)
     only_old, only_new = (
         conn.execute(
@@ -115,30 +116,34 @@ def publish(checkout: Path, config: Path, home: Path) -> Path:
     """Run the whole graph of `checkout` on `config` into a fresh `home`; the night it published."""
     shutil.rmtree(home, ignore_errors=True)
     (home / "dagster").mkdir(parents=True)
+    shutil.copy(checkout / "pipelines" / "dagster.yaml", home / "dagster" / "dagster.yaml")
     env = {**os.environ, "PYTHONPATH": str(checkout), "LIFECYCLE_CONFIG": str(config),
            "LIFECYCLE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    run = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=checkout, env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"the run of {checkout} on {config} failed:\n{run.stderr[-3000:]}")
     return (home / "exports" / "current").resolve()
 
 
 def against(commit: str, logs: list[Path], work: Path) -> bool:
-    """Publish with `commit` and with this checkout, on the sample and on each log; compare."""
+    """Publish with `commit` and with this checkout, on the sample and on each log; compare. Both
+    read the same input files through the same config, so the source paths and file times that
+    the source tables and load_audit record are the same too."""
     from bench.__main__ import write_config
 
     old_checkout = work / "old"
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_checkout), commit], check=True)
     try:
-        inputs = [("sample", REPO / "lifecycle.yaml", old_checkout / "lifecycle.yaml")]
+        inputs = [("sample", REPO / "lifecycle.yaml")]
         for log in logs:
             folder = work / log.stem
-            folder.mkdir()
-            config = write_config(folder, log.resolve())
-            inputs.append((log.stem, config, config))
+            folder.mkdir(parents=True, exist_ok=True)
+            inputs.append((log.stem, write_config(folder, log.resolve())))
         equal = True
-        for name, new_config, old_config in inputs:
+        for name, config in inputs:
             print(f"{name}: publishing with {commit} and with this checkout ...", flush=True)
-            old = publish(old_checkout, old_config, work / name / "old_home")
-            new = publish(REPO, new_config, work / name / "new_home")
+            old = publish(old_checkout, config, work / name / "old_home")
+            new = publish(REPO, config, work / name / "new_home")
             equal &= report(name, compare(old, new))
         return equal
     finally:
@@ -148,7 +153,7 @@ def against(commit: str, logs: list[Path], work: Path) -> bool:
 def report(name: str, result: Comparison) -> bool:
     for problem in result.problems:
         print(f"  {name}: {problem}")
-    print(f"{name}: {result.tables} tables compared, " + ("all equal" if result.equal else f"{len(result.problems)} differ"))
+    print(f"{name}: {len(result.tables)} tables compared, " + ("all equal" if result.equal else f"{len(result.problems)} differ"))
     return result.equal
 
 

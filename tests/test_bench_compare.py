@@ -29,7 +29,7 @@ def test_the_same_rows_in_another_order_are_equal(old, tmp_path):
     new = publish(tmp_path / "new", {"customer_rfm": f"select * from ({CUSTOMERS}) order by customer_id desc",
                                      "pareto": "select 1 as rank"})
     result = compare(old, new)
-    assert result.equal and result.tables == 2
+    assert result.equal and result.tables == ["customer_rfm", "pareto"]
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,13 @@ def test_two_warehouse_files_compare_like_two_nights(tmp_path):
     assert compare(tmp_path / "old.duckdb", tmp_path / "new.duckdb").problems == [
         "customer_rfm: 1 rows only in the old tables, 1 only in the new"
     ]
+
+
+def test_run_logs_and_load_clocks_are_compared_by_their_columns_only(tmp_path):
+    """run_history gains a row per run and load_audit records when each file loaded: neither is data."""
+    old = publish(tmp_path / "old", {"run_history": "select 1 as night", "load_audit": "select 'a.csv' as source_file, now() as loaded_at"})
+    new = publish(tmp_path / "new", {"run_history": "select night::integer as night from range(2) as t(night)",
+                                     "load_audit": "select 'a.csv' as source_file, now() + interval 1 hour as loaded_at"})
+    assert compare(old, new).equal
+    renamed = publish(tmp_path / "renamed", {"run_history": "select 1 as night_id", "load_audit": "select 'b.csv' as source_file, now() as loaded_at"})
+    assert [problem.split(":")[0] for problem in compare(old, renamed).problems] == ["load_audit", "run_history"]
