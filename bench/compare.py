@@ -31,6 +31,10 @@ REPO = Path(__file__).resolve().parent.parent
 # only), and the clock of each load.
 RUN_LOGS = frozenset({"run_history", "clv_model_selection_history"})
 RUN_CLOCK_COLUMNS = frozenset({"loaded_at", "quarantined_at"})
+# Doubles that differ only past this many significant digits differ by the order a parallel sum
+# added its terms in (it differs between two runs of one commit too): a note, not a difference.
+SIGNIFICANT_DIGITS = 12
+FLOATING = ("DOUBLE", "FLOAT")
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Comparison:
 
     problems: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)  # the tables both sides have, compared
+    notes: list[str] = field(default_factory=list)  # doubles equal to SIGNIFICANT_DIGITS, not to the last bit
 
     @property
     def equal(self) -> bool:
@@ -85,31 +90,58 @@ def compare(old: Path, new: Path) -> Comparison:
         result.problems.append(f"{table}: only in {new}")
     for table in sorted(old_tables.keys() & new_tables.keys()):
         result.tables.append(table)
-        result.problems += compare_table(conn, table, old_tables[table], new_tables[table])
+        compare_table(conn, table, old_tables[table], new_tables[table], result)
     return result
 
 
 def compare_table(
-    conn: duckdb.DuckDBPyConnection, table: str, old_columns: list[tuple[str, str]], new_columns: list[tuple[str, str]]
-) -> list[str]:
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    old_columns: list[tuple[str, str]],
+    new_columns: list[tuple[str, str]],
+    result: Comparison,
+) -> None:
     if old_columns != new_columns:
-        return [f"{table}: columns differ: {old_columns} -> {new_columns}"]
+        result.problems.append(f"{table}: columns differ: {old_columns} -> {new_columns}")
+        return
     if table in RUN_LOGS:  # as many rows as runs, each with its clock
-        return []
+        return
     old_rows, new_rows = (conn.execute(f"select count(*) from {side}.{quote(table)}").fetchone()[0] for side in ("old", "new"))
     if old_rows != new_rows:
-        return [f"{table}: {old_rows:,} rows -> {new_rows:,} rows"]
-    compared = ", ".join(quote(column) for column, _ in old_columns if column not in RUN_CLOCK_COLUMNS)
-    only_old, only_new = (
+        result.problems.append(f"{table}: {old_rows:,} rows -> {new_rows:,} rows")
+        return
+    compared = [(column, data_type) for column, data_type in old_columns if column not in RUN_CLOCK_COLUMNS]
+    only_old, only_new = rows_only_on_each_side(conn, table, [quote(column) for column, _ in compared])
+    if not (only_old or only_new):
+        return
+    differing = f"{only_old:,} rows only in the old tables, {only_new:,} only in the new"
+    if any(data_type in FLOATING for _, data_type in compared) and rows_only_on_each_side(
+        conn, table, [significant(column) if data_type in FLOATING else quote(column) for column, data_type in compared]
+    ) == (0, 0):
+        result.notes.append(f"{table}: {differing}, all equal to {SIGNIFICANT_DIGITS} significant digits")
+    else:
+        result.problems.append(f"{table}: {differing}")
+
+
+def rows_only_on_each_side(conn: duckdb.DuckDBPyConnection, table: str, expressions: list[str]) -> tuple[int, int]:
+    """Rows of `table` (as the expressions give them) only in the old tables and only in the new."""
+    selected = ", ".join(expressions)
+    return tuple(
         conn.execute(
-            f"select count(*) from (select {compared} from {a}.{quote(table)} "
-            f"except all select {compared} from {b}.{quote(table)})"
+            f"select count(*) from (select {selected} from {a}.{quote(table)} "
+            f"except all select {selected} from {b}.{quote(table)})"
         ).fetchone()[0]
         for a, b in (("old", "new"), ("new", "old"))
     )
-    if only_old or only_new:
-        return [f"{table}: {only_old:,} rows only in the old tables, {only_new:,} only in the new"]
-    return []
+
+
+def significant(column: str) -> str:
+    """A double column rounded to SIGNIFICANT_DIGITS significant digits (zero, infinities, NaN and null as they are)."""
+    name = quote(column)
+    return (
+        f"case when isfinite({name}) and {name} <> 0 "
+        f"then round({name}, ({SIGNIFICANT_DIGITS} - ceil(log10(abs({name}))))::integer) else {name} end as {name}"
+    )
 
 
 def publish(checkout: Path, config: Path, home: Path) -> Path:
@@ -153,6 +185,8 @@ def against(commit: str, logs: list[Path], work: Path) -> bool:
 def report(name: str, result: Comparison) -> bool:
     for problem in result.problems:
         print(f"  {name}: {problem}")
+    for note in result.notes:
+        print(f"  {name} (note): {note}")
     print(f"{name}: {len(result.tables)} tables compared, " + ("all equal" if result.equal else f"{len(result.problems)} differ"))
     return result.equal
 
