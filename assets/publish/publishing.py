@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -56,7 +55,8 @@ def publish_exports(
     it current, and return its manifest."""
     night = begin_night(exports_dir, run_id)
     document_warehouse(conn)  # table and column comments, carried by the byte-copied snapshot
-    rows = write_tables_and_snapshot(conn, night.path)
+    rows = write_tables(conn, night.path)
+    write_snapshot(conn, night.path / SNAPSHOT)
     copy_unpublished(unpublished, night.path)
     manifest = write_manifest(night, rows, as_of, warnings)
     switch_current(exports_dir, night)
@@ -75,23 +75,6 @@ def begin_night(exports_dir: Path, run_id: str) -> Night:
     return Night(night_id, path, run_id, created_at)
 
 
-def write_tables_and_snapshot(conn: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
-    """Every table's Parquet file and the snapshot; returns the rows written per table. A file-backed
-    warehouse is checkpointed, then copied byte for byte in a thread while the Parquet files are
-    written: the copy is disk work and the Parquet encoding CPU work, and reading the tables does not
-    change the file. An in-memory warehouse is copied table by table after them, on the same connection."""
-    database = checkpointed_file(conn)
-    if database is None:
-        rows = write_tables(conn, folder)
-        write_snapshot(conn, folder / SNAPSHOT)
-        return rows
-    with ThreadPoolExecutor(max_workers=1) as copier:
-        snapshot = copier.submit(write_snapshot, database, folder / SNAPSHOT)
-        rows = write_tables(conn, folder)
-        snapshot.result()
-    return rows
-
-
 def write_tables(conn: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
     """Every warehouse table as `<folder>/<table>.parquet`; returns the rows written per table. One
     at a time: each COPY already runs on all of DuckDB's threads, and two at once were no faster."""
@@ -106,31 +89,23 @@ def write_table(conn: duckdb.DuckDBPyConnection, table: str, target: Path) -> in
     return conn.execute(f"copy {quote(table)} to $target ({options})", {"target": str(target)}).fetchall()[0][0]
 
 
-def checkpointed_file(conn: duckdb.DuckDBPyConnection) -> Path | None:
-    """The warehouse's file with the write-ahead log folded into it, or None for an in-memory one."""
-    path = conn.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()[0]
-    if not path:
-        return None
-    conn.execute("checkpoint")
-    return Path(path)
-
-
-def write_snapshot(source: Path | duckdb.DuckDBPyConnection, target: Path) -> Path:
-    """A copy of the warehouse as one DuckDB file. The checkpointed file of a file-backed warehouse
-    is copied byte for byte: with the one writer publishing, nothing changes it meanwhile, and a copy
-    takes seconds where re-encoding every table took a minute at 10M purchase lines. An in-memory
-    warehouse (a connection) is copied table by table."""
-    if isinstance(source, Path):
-        shutil.copyfile(source, target)
-        return target
-    database = source.execute("select current_database()").fetchone()[0]
-    source.execute("attach $target as snapshot", {"target": str(target)})
-    try:
-        source.execute(f"copy from database {quote(database)} to snapshot")
-    finally:
-        source.execute("detach snapshot")
+def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> Path:
+    """A copy of the warehouse as one DuckDB file. A file-backed warehouse is checkpointed (the
+    write-ahead log folded into the file) and copied byte for byte: with the one writer publishing,
+    nothing changes it meanwhile, and a copy takes seconds where re-encoding every table took a
+    minute at 10M purchase lines. An in-memory warehouse is copied table by table."""
+    source, path = conn.execute(
+        "select database_name, path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    if path:
+        conn.execute("checkpoint")
+        shutil.copyfile(path, target)
+    else:
+        conn.execute("attach $target as snapshot", {"target": str(target)})
+        try:
+            conn.execute(f"copy from database {quote(source)} to snapshot")
+        finally:
+            conn.execute("detach snapshot")
     return target
 
 
