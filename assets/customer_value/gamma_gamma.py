@@ -17,6 +17,8 @@ from lifetimes import GammaGammaFitter
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
+from assets.customer_value.likelihood import one_blas_thread
+
 
 class GammaGammaFitError(RuntimeError):
     pass
@@ -51,7 +53,8 @@ def fit_gamma_gamma(frequency, monetary, weights, penalizer: float = 0.0) -> tup
         gradient = -np.array([d_p, d_q, d_v]) / total + 2 * penalizer * params
         return value, gradient * params  # chain rule: the optimizer works on log parameters
 
-    result = minimize(objective, x0=np.zeros(3), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    with one_blas_thread():
+        result = minimize(objective, x0=np.zeros(3), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
     if not result.success:
         raise GammaGammaFitError(f"Gamma-Gamma fit did not converge: {result.message}")
     p, q, v = np.exp(result.x)

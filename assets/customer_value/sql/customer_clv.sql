@@ -32,9 +32,11 @@ alive as (
         -- at most 1 also in floating point (Pareto/NBD's A + B equals F to rounding when t_x = T)
         least(1, 1 / (exp(if_alive.alive_term) + exp(least(700, if_alive.dropout_term_age + recency_terms.dropout_term_recency))))
             as alive_probability
+    -- left joins (every customer has both pairs): kept in this order, each builds its hash table on
+    -- the few thousand pairs rather than on a product of the two lookups
     from summary
-    join if_alive using (frequency, T)
-    join recency_terms using (frequency, recency)
+    left join if_alive using (frequency, T)
+    left join recency_terms using (frequency, recency)
 ),
 
 valued as (
