@@ -2,13 +2,16 @@
 about dropout: verdicts, the choice, the seasonality warning, the scorecard history, the Pareto/NBD
 integrals, and Online Retail, where no model sees dropout."""
 
+import os
 from datetime import date, datetime
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
+from assets.customer_value.gamma_gamma import fit_gamma_gamma
 from assets.customer_value.likelihood import ModelFit
 from assets.customer_value.modeling import Backtest, PurchaseFit, append_history, choose_model, seasonality_note
 from assets.customer_value.pareto_nbd import _log_i_quadrature, _log_i_series, log_alive_term, log_dropout_term
@@ -180,6 +183,34 @@ def test_the_pareto_terms_gradients_are_their_derivatives(params):
             step[index] = 1e-6 * params[index]
             numeric = (term(params + step, x, times)[0] - term(params - step, x, times)[0]) / (2 * step[index])
             assert gradient[index] == pytest.approx(numeric, rel=1e-5, abs=1e-7), (term.__name__, index)
+
+
+# --- reproducible fits -----------------------------------------------------------------------------------
+
+
+def test_a_fit_gives_the_same_parameters_to_the_bit_however_many_blas_threads_the_process_allows():
+    """A split sum's last bits depend on how it is split: OpenBLAS splits a long dot product over its
+    threads, so the fits keep theirs on one thread, and a re-run on a machine with more cores fits
+    the same parameters."""
+    generator = np.random.default_rng(3)
+    customers = 60_000  # long enough for OpenBLAS to split a dot product over threads
+    frequency = generator.poisson(2.0, customers).astype(float)
+    age = generator.uniform(10, 100, customers).round()
+    recency = np.where(frequency > 0, np.minimum(age, generator.uniform(0, 100, customers)).round(), 0.0)
+    monetary = generator.gamma(4.0, 10.0, customers).round(2)
+    weights = np.ones(customers)
+    repeat = frequency > 0
+
+    def fits():
+        purchases = {name: model.fit(frequency, recency, age, weights, 0.0).params for name, model in MODELS.items()}
+        spend, log_likelihood = fit_gamma_gamma(frequency[repeat], monetary[repeat], weights[repeat])
+        return purchases, spend.params_.to_dict(), log_likelihood
+
+    fits_by_threads = []
+    for threads in (1, os.cpu_count() or 1):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fits_by_threads.append(fits())
+    assert fits_by_threads[0] == fits_by_threads[1]
 
 
 # --- on the real Online Retail data ---------------------------------------------------------------------

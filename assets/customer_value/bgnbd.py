@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from assets.customer_value.likelihood import ModelFit, PairedRows, maximize
+from assets.customer_value.likelihood import ModelFit, PairedRows, maximize, on_one_blas_thread
 
 
 def fit_bg_nbd(frequency, recency, age, weights, penalizer: float = 0.0, start: dict | None = None) -> ModelFit:
@@ -27,6 +27,7 @@ def fit_mbg_nbd(frequency, recency, age, weights, penalizer: float = 0.0, start:
     return _fit_beta_geometric(frequency, recency, age, weights, penalizer, start, modified=True)
 
 
+@on_one_blas_thread
 def _fit_beta_geometric(frequency, recency, age, weights, penalizer: float, start: dict | None, modified: bool):
     """The likelihood of a row is C(x) (A + B) with A = (alpha+T)^-(r+x) and
     B = a/(b+x+k-1) (alpha+t_x)^-(r+x), where k = 1 for MBG/NBD and 0 for BG/NBD; BG/NBD has no B

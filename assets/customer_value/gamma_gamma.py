@@ -17,13 +17,14 @@ from lifetimes import GammaGammaFitter
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
-from assets.customer_value.likelihood import one_blas_thread
+from assets.customer_value.likelihood import on_one_blas_thread
 
 
 class GammaGammaFitError(RuntimeError):
     pass
 
 
+@on_one_blas_thread
 def fit_gamma_gamma(frequency, monetary, weights, penalizer: float = 0.0) -> tuple[GammaGammaFitter, float]:
     """Fit Gamma-Gamma on (frequency, mean repeat spend) rows with weights, frequency > 0 and spend > 0;
     return the fitter and the log-likelihood."""
@@ -53,8 +54,7 @@ def fit_gamma_gamma(frequency, monetary, weights, penalizer: float = 0.0) -> tup
         gradient = -np.array([d_p, d_q, d_v]) / total + 2 * penalizer * params
         return value, gradient * params  # chain rule: the optimizer works on log parameters
 
-    with one_blas_thread():
-        result = minimize(objective, x0=np.zeros(3), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    result = minimize(objective, x0=np.zeros(3), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
     if not result.success:
         raise GammaGammaFitError(f"Gamma-Gamma fit did not converge: {result.message}")
     p, q, v = np.exp(result.x)

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.polynomial.legendre import leggauss
 from scipy.special import digamma, gammaln
 
-from assets.customer_value.likelihood import ModelFit, PairedRows, maximize
+from assets.customer_value.likelihood import ModelFit, PairedRows, maximize, on_one_blas_thread
 
 SERIES_TOLERANCE = 1e-17
 QUADRATURE_BLOCK = 2048
@@ -31,6 +31,7 @@ QUADRATURE_BLOCK = 2048
 LEGENDRE = ((leggauss(48)[0][None, :] + 1) / 2, np.log(leggauss(48)[1] / 2)[None, :])
 
 
+@on_one_blas_thread
 def fit_pareto_nbd(frequency, recency, age, weights, penalizer: float = 0.0, start: dict | None = None) -> ModelFit:
     """Fit Pareto/NBD (r, alpha, s, beta) on (frequency, recency, T) rows with weights, from `start`
     if given (parameters of an earlier fit, in the data's time unit)."""
