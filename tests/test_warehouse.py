@@ -71,3 +71,16 @@ def test_customer_and_order_ids_are_stored_uncompressed_and_other_text_columns_c
     assert methods["customer_id"] == methods["order_id"] == "Uncompressed"
     assert methods["segment"] != "Uncompressed"
     assert conn.execute("select typeof(spend) from customers limit 1").fetchone()[0] == "DOUBLE"
+
+
+def test_an_unordered_table_has_every_row_and_later_tables_on_the_connection_keep_their_order(conn, tmp_path):
+    grouped = write_sql(tmp_path, "grouped", "select range % 100000 as customer, count(*) as days from range(400000) group by all")
+    assert create_table(conn, "per_customer", grouped, unordered=True) == 100_000
+    assert conn.execute("select count(distinct customer), sum(days) from per_customer").fetchone() == (100_000, 400_000)
+    failing = write_sql(tmp_path, "failing", "select cast('x' || range as integer) as broken from range(10)")
+    with pytest.raises(duckdb.ConversionException):
+        create_table(conn, "broken", failing, unordered=True)
+    assert conn.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is True
+    ordered = write_sql(tmp_path, "ordered", "select range as n from range(300000)")
+    create_table(conn, "in_order", ordered)
+    assert conn.execute("select count(*) from (select n, row_number() over () - 1 as position from in_order) where n <> position").fetchone()[0] == 0

@@ -35,7 +35,7 @@ def customer_rfm(warehouse: Warehouse) -> dg.MaterializeResult:
     """Recency, frequency (purchase days), monetary value (net spend per purchase day), tenure,
     quintile scores 1-5 and the named RFM segment of every customer who bought by as-of."""
     with warehouse.get_connection() as conn:
-        create_table(conn, "customer_rfm", SQL / "customer_rfm.sql")
+        create_table(conn, "customer_rfm", SQL / "customer_rfm.sql", unordered=True)
         segments = conn.execute(
             "select rfm_segment, count(*) as customers, round(sum(total_net_spend), 2) as net_spend "
             "from customer_rfm group by 1 order by 2 desc"

@@ -220,7 +220,7 @@ def build_customer_clv(conn: duckdb.DuckDBPyConnection, fit: ClvFit, time_unit: 
     conn.register("clv_parameters", pd.DataFrame([fit.gamma_gamma.params_.to_dict()]))
     try:
         return create_table(conn, "customer_clv", SQL / "customer_clv.sql",
-                            {"status": fit.status, "p_alive_informative": fit.p_alive_informative})
+                            {"status": fit.status, "p_alive_informative": fit.p_alive_informative}, unordered=True)
     finally:
         for name in ("clv_predictions_if_alive", "clv_recency_terms", "clv_parameters"):
             conn.unregister(name)

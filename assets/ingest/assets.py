@@ -162,7 +162,7 @@ def customer_purchase_days(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per customer and day: same-day purchases form one purchase event, returns netted."""
     with warehouse.get_connection() as conn:
         # the customer count is customer_rfm's row count; a distinct count here would cost a second pass
-        create_table(conn, "customer_purchase_days", SQL / "customer_purchase_days.sql")
+        create_table(conn, "customer_purchase_days", SQL / "customer_purchase_days.sql", unordered=True)
         return dg.MaterializeResult(metadata=materialized(conn, "customer_purchase_days"))
 
 
