@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from common.config import SparkSettings
 from common.dialects import macro_definitions, spark_statements
+from common.warehouse import quote as quote_duckdb
 
 DATABASE = "main"
 # DuckDB statements that have no Spark counterpart and need none: Spark writes each table in one
@@ -202,6 +203,3 @@ def plain(value):
 def quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
-
-def quote_duckdb(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

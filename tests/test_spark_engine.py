@@ -106,7 +106,8 @@ def test_duckdb_sql_means_the_same_on_spark(spark, expression):
     from common.spark import SparkConnection
 
     query = f"select {expression} as value from ({SAMPLE_ROWS})"
-    expected = duckdb.sql(query).fetchall()[0][0]
+    with duckdb.connect() as duck:
+        expected = duck.execute(query).fetchall()[0][0]
     actual = SparkConnection(spark).execute(query).fetchone()[0]
     assert_equal_values(expected, actual)
 
@@ -311,17 +312,11 @@ def test_on_a_standalone_cluster_spark_builds_the_same_tables_as_duckdb(duckdb_r
 def compare_on_cluster(master: str, config: Path, duckdb_home: Path, warehouse: Path) -> int:
     """The cluster test's driver: build CLUSTER_TABLES on the cluster, compare each with DuckDB,
     print one JSON line of outcomes."""
-    from pyspark.sql import SparkSession
+    from common.config import SparkSettings
+    from common.spark import SparkConnection, spark_session
 
-    from common.spark import SparkConnection
-
-    spark = (
-        SparkSession.builder.master(master).appName("retail-lifecycle-cluster-test")
-        .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.warehouse.dir", str(warehouse)).config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC").config("spark.executor.memory", "768m")
-        .config("spark.driver.host", "127.0.0.1").getOrCreate()
-    )
+    conf = {"spark.executor.memory": "768m", "spark.driver.host": "127.0.0.1", "spark.ui.showConsoleProgress": "false"}
+    spark = spark_session(SparkSettings(master=master, conf=conf), warehouse, app_name="retail-lifecycle-cluster-test")
     spark.sparkContext.setLogLevel("ERROR")
     conn = SparkConnection(spark)
     outcomes = build_on_spark(conn, config, duckdb_home, tables=CLUSTER_TABLES)
