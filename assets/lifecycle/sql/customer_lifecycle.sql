@@ -57,9 +57,11 @@ buyers as (
     left join latest_gaps using (customer_id)
 ),
 
+-- Ranked narrow (the id and the rank) and joined back: a window over the wide buyer rows does not
+-- spill, and at 8M buyers ran out of memory under a 1 GB DuckDB limit.
 value_ranked as (
     select
-        *,
+        customer_id,
         cume_dist() over (order by value desc) as value_share_rank
     from buyers
     where recency_days <= $lapsed_days
@@ -117,7 +119,7 @@ engaged_prospects as (
     from known_people
     cross join scope
     left join last_engagement using (customer_id)
-    where known_people.customer_id not in (select customer_id from buyers)
+    where not exists (select 1 from rfm where rfm.customer_id = known_people.customer_id)
 ),
 
 prospects as (
