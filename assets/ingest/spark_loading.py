@@ -59,7 +59,7 @@ from common.sources import (
     SourceSpec,
     is_parquet,
 )
-from common.spark import DATABASE
+from common.spark import DATABASE, bound
 from common.spark import quote as backtick
 from common.warehouse import quote
 
@@ -401,8 +401,7 @@ def stage_rows(spark: SparkSession, plan: SourcePlan, run_started_at: datetime) 
     params["timestamp_format"] = java_datetime_pattern(params["timestamp_format"])
     params["run_started_at"] = run_started_at.astimezone(ZoneInfo(plan.timezone))
     text = staging_sql(spec.source)
-    used = set(re.findall(r":([A-Za-z_]\w*)", text))
-    return spark.sql(text, args={key: value for key, value in params.items() if key in used})
+    return spark.sql(text, args=bound(text, params))
 
 
 @cache
