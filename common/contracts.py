@@ -25,7 +25,7 @@ from dagster._core.definitions.assets.definition.assets_definition import string
 
 from common.lineage import build_order, warehouse_reads
 from common.resources import Warehouse
-from common.warehouse import literal, quote
+from common.warehouse import column_types, comment_on, literal, quote, table_names, view_names
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SNAPSHOT_DATABASE = "lifecycle"
@@ -213,13 +213,8 @@ def contract(table: str) -> Contract:
 
 
 def table_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    return dict(
-        conn.execute(
-            "select column_name, data_type from duckdb_columns() "
-            "where table_name = ? and schema_name = 'main' and database_name = current_database() order by column_index",
-            [table],
-        ).fetchall()
-    )
+    """Each column with its type as DuckDB names it, on either engine (see common.warehouse.column_types)."""
+    return column_types(conn, table)
 
 
 def undocumented_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -231,7 +226,8 @@ def undocumented_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[st
 
 
 def run_check(conn: duckdb.DuckDBPyConnection, table: str, check: Check) -> dg.AssetCheckResult:
-    """Run one check over the whole table: the count of failing rows and a few of them."""
+    """Run one check over the whole table: the count of failing rows and a few of them. The query is
+    DuckDB SQL; a Spark connection translates it."""
     failing = conn.execute(f"select count(*) from ({check.failing_rows})", check.params).fetchone()[0]
     metadata = {"failing_rows": failing}
     if failing:
@@ -259,14 +255,7 @@ def materialized(conn: duckdb.DuckDBPyConnection, table: str, preview_rows: int 
 
 def warehouse_objects(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The tables and views an analyst finds in the snapshot: name -> 'table' or 'view'."""
-    return dict(
-        conn.execute(
-            "select table_name, 'table' from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'main' and not temporary "
-            "union all select view_name, 'view' from duckdb_views() where database_name = current_database() "
-            "and schema_name = 'main' and not temporary and not internal order by 1"
-        ).fetchall()
-    )
+    return dict(sorted([*((name, "table") for name in table_names(conn)), *((name, "view") for name in view_names(conn))]))
 
 
 def document_warehouse(conn: duckdb.DuckDBPyConnection) -> list[str]:
@@ -282,11 +271,7 @@ def document_warehouse(conn: duckdb.DuckDBPyConnection) -> list[str]:
                 without.append(table)
                 continue
             declared = contracts[table]
-            conn.execute(f"comment on {kind} {quote(table)} is {literal(declared.description)}")
-            for column in table_types(conn, table):
-                described = declared.column(column)
-                if described:
-                    conn.execute(f"comment on column {quote(table)}.{quote(column)} is {literal(described.description)}")
+            comment_on(conn, table, kind, declared.description, column_descriptions(conn, table))
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -294,17 +279,19 @@ def document_warehouse(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return without
 
 
-def parquet_metadata(conn: duckdb.DuckDBPyConnection, table: str) -> str:
-    """The KV_METADATA option of a Parquet COPY: the table's and its columns' descriptions."""
+def column_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """The contract's description of each of the table's columns it describes."""
+    declared = load_contracts()[table]
+    return {column: declared.column(column).description for column in table_types(conn, table) if declared.column(column)}
+
+
+def parquet_metadata(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """The key-value metadata of a table's Parquet file: the table's and its columns' descriptions."""
     declared = load_contracts().get(table)
     if declared is None:
-        return ""
+        return {}
     pairs = {"table": declared.description, "grain": declared.grain, "key": ", ".join(declared.key)}
-    for column in table_types(conn, table):
-        described = declared.column(column)
-        if described:
-            pairs[f"column:{column}"] = described.description
-    return ", kv_metadata {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in pairs.items()) + "}"
+    return pairs | {f"column:{column}": text for column, text in column_descriptions(conn, table).items()}
 
 
 def data_dictionary(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> pd.DataFrame:

@@ -9,7 +9,9 @@ database `main`.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -115,6 +117,18 @@ class SparkConnection:
     def close(self) -> None:
         pass
 
+    def write_file(self, frame, target: Path, file_format: str, options: dict | None = None) -> Path:
+        """A Spark DataFrame as one file at `target` (Parquet or CSV), written by one executor task
+        (nothing collected to the driver) into a folder beside the target and moved onto it. The
+        target is on a filesystem the driver and the executors share, as the exports are."""
+        target = Path(target)
+        parts = target.with_name(f".{target.name}.parts")
+        frame.coalesce(1).write.format(file_format).options(**(options or {})).mode("overwrite").save(str(parts))
+        (written,) = [path for path in parts.iterdir() if path.name.startswith("part-")]
+        os.replace(written, target)
+        shutil.rmtree(parts)
+        return target
+
     def _run(self, statement: str, params):
         tree = sqlglot.parse_one(statement, read="spark") if statement.lstrip().upper().startswith("CREATE") else None
         if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("properties") and any(
@@ -174,8 +188,29 @@ class SparkConnection:
 
     def table_names(self) -> list[str]:
         return sorted(
-            table.name for table in self.spark.catalog.listTables(self.database) if not table.isTemporary
+            table.name for table in self.spark.catalog.listTables(self.database)
+            if not table.isTemporary and table.tableType != "VIEW"
         )
+
+    def view_names(self) -> list[str]:
+        return sorted(
+            table.name for table in self.spark.catalog.listTables(self.database)
+            if not table.isTemporary and table.tableType == "VIEW"
+        )
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """(name, DuckDB's name for the Spark type) of each column of a table or view."""
+        return {field.name: duckdb_type(field.dataType) for field in self.spark.table(quote(table)).schema.fields}
+
+    def comment_on(self, table: str, kind: str, description: str, columns: dict[str, str]) -> None:
+        """Spark keeps a table's comment and its columns' in the catalog (and a column's comment in
+        the schema Spark writes into each Parquet file); a view takes its description as a property."""
+        if kind == "view":
+            self.spark.sql(f"alter view {quote(table)} set tblproperties ('comment' = {literal(description)})")
+            return
+        self.spark.sql(f"comment on table {quote(table)} is {literal(description)}")
+        for column, text in columns.items():
+            self.spark.sql(f"alter table {quote(table)} alter column {quote(column)} comment {literal(text)}")
 
     def query_columns(self, select: str) -> list[str]:
         return self.spark.sql(self.translate(select)[-1]).columns
@@ -202,4 +237,31 @@ def plain(value):
 
 def quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
+
+
+def literal(value: str) -> str:
+    """A Spark SQL string literal, for the statements that take no parameters (comments). Spark
+    reads a backslash as an escape, and two quotes as two adjacent literals, so both are escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_DUCKDB_TYPES = {
+    "bigint": "BIGINT", "int": "INTEGER", "smallint": "SMALLINT", "tinyint": "TINYINT", "double": "DOUBLE",
+    "float": "FLOAT", "string": "VARCHAR", "boolean": "BOOLEAN", "date": "DATE", "binary": "BLOB", "void": '"NULL"',
+    # the project's timestamps have no zone (values in the configured one); the session's zone is UTC,
+    # so a Spark timestamp's wall clock is that value, and it is published without a zone
+    "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP",
+}
+
+
+def duckdb_type(data_type) -> str:
+    """DuckDB's name for a Spark type: what the column reads back as from the published Parquet file."""
+    from pyspark.sql import types
+
+    if isinstance(data_type, types.ArrayType):
+        return duckdb_type(data_type.elementType) + "[]"
+    if isinstance(data_type, types.DecimalType):
+        return f"DECIMAL({data_type.precision},{data_type.scale})"
+    name = data_type.simpleString()
+    return _DUCKDB_TYPES.get(name, name.upper())
 

@@ -135,6 +135,39 @@ def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     ).fetchall()]
 
 
+def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Each column of a table or view in the warehouse's main schema with its type, in order; on
+    either engine DuckDB's name for the type (what the published Parquet file reads back as)."""
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.column_types(table)
+    return dict(conn.execute(
+        "select column_name, data_type from duckdb_columns() where table_name = ? and schema_name = 'main' "
+        "and database_name = current_database() order by column_index",
+        [table],
+    ).fetchall())
+
+
+def view_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The warehouse's views (not the temporary ones of a step)."""
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.view_names()
+    rows = conn.execute(
+        "select view_name from duckdb_views() where database_name = current_database() "
+        "and schema_name = 'main' and not temporary and not internal order by view_name"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def comment_on(conn: duckdb.DuckDBPyConnection, table: str, kind: str, description: str, columns: dict[str, str]) -> None:
+    """A table's or view's description and its columns' (`kind`: 'table' or 'view'), as the
+    engine's own comments."""
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.comment_on(table, kind, description, columns)
+    conn.execute(f"comment on {'view' if kind == 'view' else 'table'} {quote(table)} is {literal(description)}")
+    for column, text in columns.items():
+        conn.execute(f"comment on column {quote(table)}.{quote(column)} is {literal(text)}")
+
+
 def query_columns(conn: duckdb.DuckDBPyConnection, select: str) -> list[str]:
     """The column names a SELECT would give, without running it."""
     if not isinstance(conn, duckdb.DuckDBPyConnection):

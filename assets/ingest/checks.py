@@ -3,9 +3,10 @@ asset checks.
 
 `<table>_trustworthy` is blocking: when keys are missing, or amounts and dates did not type, nothing
 downstream builds on the table. `<table>_plausible` warns about values outside their usual range.
-GX 1.x has no DuckDB dialect, so the suites validate DataFrames fetched from DuckDB a batch at a
+GX 1.x has no DuckDB dialect, so on DuckDB the suites validate pandas DataFrames fetched a batch at a
 time; every expectation here judges one row at a time, so the batch counts add up to the whole
-table's. What needs the whole table at once (a unique key) is checked in DuckDB SQL from the
+table's. On the Spark engine GX validates the table's Spark DataFrame itself, in one batch computed
+on the cluster. What needs the whole table at once (a unique key) is checked in SQL from the
 table's contract (common/contracts.py). GX is imported only when a check runs (its import takes seconds).
 """
 
@@ -20,7 +21,7 @@ import dagster as dg
 import pandas as pd
 
 from common.contracts import contract
-from common.warehouse import quote
+from common.warehouse import column_types, quote
 
 BATCH_ROWS = 1_000_000
 EARLIEST_PLAUSIBLE = date(1990, 1, 1)
@@ -119,11 +120,7 @@ def as_judged(conn, table: str, columns: list[str]) -> list[str]:
     """The select list GX reads. Exact decimals would reach pandas as one Python object per value,
     which made the checks on 10M purchase lines several times slower than the load; as doubles they
     keep all these expectations judge: whether a value is there, its sign and its range."""
-    types = dict(conn.execute(
-        "select column_name, data_type from duckdb_columns() "
-        "where table_name = ? and schema_name = 'main' and database_name = current_database()",
-        [table],
-    ).fetchall())
+    types = column_types(conn, table)
     return [
         f"cast({quote(column)} as double) as {quote(column)}" if types.get(column, "").startswith("DECIMAL") else quote(column)
         for column in columns
@@ -131,25 +128,21 @@ def as_judged(conn, table: str, columns: list[str]) -> list[str]:
 
 
 def validate_table(conn, table: str, expectations: list[Expectation]) -> pd.DataFrame:
-    """Run the expectations over the table in batches; one row per expectation with its failures."""
+    """Run the expectations over the table (on DuckDB in batches); one row per expectation with its failures."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    batches = context.data_sources.add_pandas("warehouse").add_dataframe_asset(table)
-    definition = batches.add_batch_definition_whole_dataframe("batch")
+    on_spark = getattr(conn, "engine", "duckdb") == "spark"
+    source = context.data_sources.add_spark("warehouse") if on_spark else context.data_sources.add_pandas("warehouse")
+    definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("batch")
     suite = gx.ExpectationSuite(name=table, expectations=[e.to_gx() for e in expectations])
     position_of = {(e.expectation_type, getattr(e, "column", None)): i for i, e in enumerate(suite.expectations)}
-    columns = ", ".join(as_judged(conn, table, sorted({e.column for e in expectations if e.column})))
+    judged = sorted({e.column for e in expectations if e.column})
     unexpected = [0] * len(expectations)
     examples: list[list] = [[] for _ in expectations]
-    reader = conn.execute(f"select {columns} from {quote(table)}").to_arrow_reader(BATCH_ROWS)
-    frames = (batch.to_pandas() for batch in reader)
-    first = next(frames, None)
-    if first is None:  # an empty table is validated once, so row-count expectations can fail
-        first = conn.execute(f"select {columns} from {quote(table)} limit 0").df()
-    for frame in itertools.chain([first], frames):
+    for frame in spark_frames(conn, table, judged) if on_spark else pandas_frames(conn, table, judged):
         result = definition.get_batch(batch_parameters={"dataframe": frame}).validate(
             suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}
         )
@@ -166,3 +159,23 @@ def validate_table(conn, table: str, expectations: list[Expectation]) -> pd.Data
             "examples": [", ".join(map(str, found[:5])) for found in examples],
         }
     )
+
+
+def pandas_frames(conn, table: str, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """The judged columns of a DuckDB table as pandas DataFrames of BATCH_ROWS rows; an empty table
+    as one empty frame, so that row-count expectations can fail."""
+    selected = ", ".join(as_judged(conn, table, columns))
+    reader = conn.execute(f"select {selected} from {quote(table)}").to_arrow_reader(BATCH_ROWS)
+    frames = (batch.to_pandas() for batch in reader)
+    first = next(frames, None)
+    if first is None:
+        first = conn.execute(f"select {selected} from {quote(table)} limit 0").df()
+    return itertools.chain([first], frames)
+
+
+def spark_frames(conn, table: str, columns: list[str]) -> Iterator:
+    """The judged columns of a Spark table as one Spark DataFrame: GX computes its metrics on the
+    cluster, nothing is collected but the counts and a few examples."""
+    from common.spark import quote as quote_spark
+
+    yield conn.spark.table(quote_spark(table)).select(*[quote_spark(column) for column in columns])

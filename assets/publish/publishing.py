@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from common.contracts import document_warehouse, parquet_metadata
-from common.warehouse import quote, table_names
+from common.warehouse import literal, quote, table_names
 
 NIGHTS = "nights"
 CURRENT = "current"
@@ -85,7 +85,9 @@ def write_table(conn: duckdb.DuckDBPyConnection, table: str, target: Path) -> in
     """One table as a Parquet file, with its contract's descriptions in the file's key-value
     metadata. Its row order carries no meaning, so DuckDB need not keep it, which writes about a
     tenth faster; COPY returns the rows it wrote."""
-    options = f"format parquet, compression zstd, preserve_order false{parquet_metadata(conn, table)}"
+    pairs = parquet_metadata(conn, table)
+    metadata = ", kv_metadata {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in pairs.items()) + "}" if pairs else ""
+    options = f"format parquet, compression zstd, preserve_order false{metadata}"
     return conn.execute(f"copy {quote(table)} to $target ({options})", {"target": str(target)}).fetchall()[0][0]
 
 
