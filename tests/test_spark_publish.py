@@ -11,6 +11,7 @@ the morning report shows the same numbers.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -126,3 +127,137 @@ def test_a_planted_fault_fails_the_same_checks_with_the_same_counts_on_both_engi
     assert expected_checks[("customers", "key")] == (False, 1)
 
 
+
+
+def test_the_data_dictionary_reads_the_same_columns_types_and_descriptions_on_spark(duckdb_home, spark_warehouse):
+    """Types as DuckDB names them (what the published files read back as), whichever engine holds the table."""
+    from common.contracts import data_dictionary
+
+    tables = [table for table in table_names(spark_warehouse) if table in load_contracts()]
+    with connect(duckdb_home) as duck:
+        expected = data_dictionary(duck, tables)
+    assert data_dictionary(spark_warehouse, tables).equals(expected)
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark_night(spark_warehouse, tmp_path_factory) -> tuple[Path, dict]:
+    """The Spark warehouse published as a night: its folder and manifest."""
+    from assets.publish.publishing import NIGHTS, publish_exports
+
+    exports = tmp_path_factory.mktemp("spark-exports")
+    manifest = publish_exports(spark_warehouse, exports, run_id="spark-run", as_of=None)
+    return exports / NIGHTS / manifest["night"], manifest
+
+
+def test_publishing_on_spark_writes_the_same_parquet_files_as_duckdb(duckdb_home, spark_night):
+    """Same file names, columns, types, rows and values (bench.compare), each a single Parquet file."""
+    from bench.compare import compare
+
+    duck_night = (duckdb_home / "exports" / "current").resolve()
+    night, manifest = spark_night
+    result = compare(duck_night, night)
+    assert result.problems == []
+    assert sorted(result.tables) == sorted(path.stem for path in duck_night.glob("*.parquet"))
+    assert all(path.is_file() for path in night.glob("*.parquet"))
+    assert not [path.name for path in night.iterdir() if path.name.startswith(".")]
+    rows = {entry["table"]: entry["rows"] for entry in manifest["files"] if "table" in entry}
+    duck_manifest = json.loads((duck_night / "manifest.json").read_text())
+    assert rows == {entry["table"]: entry["rows"] for entry in duck_manifest["files"] if "table" in entry}
+
+
+def parquet_types(path: Path) -> list[tuple]:
+    """How a Parquet file stores each column: physical type, annotation (a plain 64- or 32-bit
+    integer needs none, so DuckDB's INT_64 and Spark's none mean the same), a decimal's scale and
+    precision, a timestamp's unit and whether it is adjusted to UTC. Not whether a column is
+    REQUIRED: DuckDB marks its NOT NULL columns so, Spark writes every column OPTIONAL."""
+    with duckdb.connect() as conn:
+        return conn.execute(
+            "select name, type, case when converted_type not in ('INT_64', 'INT_32') then converted_type end, "
+            "scale, precision, case when logical_type like 'TimestampType%' then logical_type end "
+            "from parquet_schema($path) where type is not null",
+            {"path": str(path)},
+        ).fetchall()
+
+
+def test_the_parquet_files_store_every_column_as_duckdb_stores_it(duckdb_home, spark_night):
+    """Timestamps as INT64 microseconds without a zone (not Spark's INT96), decimals, dates and
+    integers of the same width: what the files say, not only what a reader makes of them."""
+    duck_night = (duckdb_home / "exports" / "current").resolve()
+    night, _ = spark_night
+    differing = {
+        path.name: (parquet_types(duck_night / path.name), parquet_types(path))
+        for path in sorted(night.glob("*.parquet"))
+        if parquet_types(duck_night / path.name) != parquet_types(path)
+    }
+    assert differing == {}
+
+
+SNAPSHOT_QUERIES = [
+    "select stage, count(*) from customer_lifecycle group by stage order by stage",
+    "select value_tier, count(*), sum(clv_12m) from customer_clv group by 1 order by 1",
+    "select count(*), count(distinct order_id), sum(amount) from purchase_lines",
+    "select action, count(*) from next_best_action join customer_rfm using (customer_id) group by 1 order by 1",
+    "select table_name, count(*) from data_dictionary group by 1 order by 1",
+]
+
+
+def test_the_snapshot_on_spark_is_views_over_the_nights_files_answering_as_duckdbs_does(duckdb_home, spark_night, tmp_path, monkeypatch):
+    from assets.publish.publishing import SNAPSHOT
+
+    night, _ = spark_night
+    monkeypatch.chdir(tmp_path)  # an analyst opens the file from anywhere
+    with duckdb.connect(str(duckdb_home / "exports" / "current" / SNAPSHOT), read_only=True) as duck, \
+            duckdb.connect(str(night / SNAPSHOT), read_only=True) as views:
+        tables = [name for (name,) in duck.execute("select table_name from duckdb_tables() order by 1").fetchall()]
+        assert [name for (name,) in views.execute(
+            "select view_name from duckdb_views() where not internal and view_name <> 'purchase_lines' order by 1"
+        ).fetchall()] == tables
+        for table in tables:
+            assert views.execute(f"select count(*) from {table}").fetchone() == duck.execute(f"select count(*) from {table}").fetchone()
+        for query in SNAPSHOT_QUERIES:
+            assert views.execute(query).fetchall() == duck.execute(query).fetchall(), query
+        comment = "select comment from duckdb_columns() where table_name = 'customer_rfm' and column_name = 'frequency'"
+        assert views.execute(comment).fetchone() == duck.execute(comment).fetchone() != (None,)
+
+
+def test_analysts_open_a_table_published_on_spark_at_its_old_path_with_duckdb_pandas_and_pyarrow(spark_night):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    night, manifest = spark_night
+    path = night.parent.parent / "customer_rfm.parquet"  # exports/<table>.parquet, through current
+    rows = next(entry["rows"] for entry in manifest["files"] if entry.get("table") == "customer_rfm")
+    with duckdb.connect() as conn:
+        assert conn.execute("select count(*) from read_parquet($path)", {"path": str(path)}).fetchone()[0] == rows
+    assert len(pd.read_parquet(path)) == pq.ParquetFile(path).metadata.num_rows == rows
+
+
+def test_a_publish_on_spark_that_fails_midway_leaves_current_on_the_previous_night(spark_warehouse, spark_night, monkeypatch):
+    """The same crash safety as on DuckDB: the unfinished night, its half-written parts included,
+    never becomes current, and the next publish removes it."""
+    from assets.publish.publishing import NIGHTS, current_night, publish_exports, remove_leftovers
+    from common.spark import SparkConnection
+
+    night, _ = spark_night
+    exports = night.parent.parent
+    written = []
+    real_write = SparkConnection.write_file
+
+    def dies_on_the_fifth_table(self, frame, target, *args, **kwargs):
+        if len(written) == 4:
+            target.with_name(f".{target.name}.parts").mkdir()
+            raise OSError("No space left on device")
+        written.append(target)
+        return real_write(self, frame, target, *args, **kwargs)
+
+    monkeypatch.setattr(SparkConnection, "write_file", dies_on_the_fifth_table)
+    with pytest.raises(OSError, match="No space left"):
+        publish_exports(spark_warehouse, exports, run_id="failing-run")
+    assert current_night(exports) == night.resolve()
+    (unfinished,) = [path for path in (exports / NIGHTS).iterdir() if path.name != night.name]
+    assert not (unfinished / "manifest.json").exists()
+    remove_leftovers(exports)
+    assert [path.name for path in (exports / NIGHTS).iterdir()] == [night.name]

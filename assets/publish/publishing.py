@@ -7,6 +7,10 @@ switch to it. A reader who follows `current` sees one complete night, never a mi
 publish that dies midway leaves `current` on the night before, and the next publish removes what
 it left. The newest `keep_nights` nights stay, so a reader holding one open keeps reading it.
 
+On the Spark engine the Parquet files are written by the executors, one file per table with the
+same name, columns and types as DuckDB's, and `lifecycle.duckdb` is a DuckDB file of views over
+this night's Parquet files, so analysts keep one entry point whichever engine ran.
+
 Files made after publishing from the same warehouse (the morning report, the action lists) are
 added to the current night with `add_to_night`. The old top-level paths (`exports/<table>.parquet`,
 `exports/lifecycle.duckdb`, `exports/charts`, `exports/morning_report.html`, ...) are symlinks
@@ -25,8 +29,8 @@ from pathlib import Path
 
 import duckdb
 
-from common.contracts import document_warehouse, parquet_metadata
-from common.warehouse import literal, quote, table_names
+from common.contracts import column_descriptions, document_warehouse, load_contracts, parquet_metadata
+from common.warehouse import create_view, literal, quote, table_names, view_names
 
 NIGHTS = "nights"
 CURRENT = "current"
@@ -56,7 +60,10 @@ def publish_exports(
     night = begin_night(exports_dir, run_id)
     document_warehouse(conn)  # table and column comments, carried by the byte-copied snapshot
     rows = write_tables(conn, night.path)
-    write_snapshot(conn, night.path / SNAPSHOT)
+    if isinstance(conn, duckdb.DuckDBPyConnection):
+        write_snapshot(conn, night.path / SNAPSHOT)
+    else:
+        write_views_snapshot(conn, night.path / SNAPSHOT, rows)
     copy_unpublished(unpublished, night.path)
     manifest = write_manifest(night, rows, as_of, warnings)
     switch_current(exports_dir, night)
@@ -78,7 +85,8 @@ def begin_night(exports_dir: Path, run_id: str) -> Night:
 def write_tables(conn: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
     """Every warehouse table as `<folder>/<table>.parquet`; returns the rows written per table. One
     at a time: each COPY already runs on all of DuckDB's threads, and two at once were no faster."""
-    return {table: write_table(conn, table, folder / f"{table}.parquet") for table in table_names(conn)}
+    write = write_table if isinstance(conn, duckdb.DuckDBPyConnection) else write_table_on_spark
+    return {table: write(conn, table, folder / f"{table}.parquet") for table in table_names(conn)}
 
 
 def write_table(conn: duckdb.DuckDBPyConnection, table: str, target: Path) -> int:
@@ -89,6 +97,53 @@ def write_table(conn: duckdb.DuckDBPyConnection, table: str, target: Path) -> in
     metadata = ", kv_metadata {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in pairs.items()) + "}" if pairs else ""
     options = f"format parquet, compression zstd, preserve_order false{metadata}"
     return conn.execute(f"copy {quote(table)} to $target ({options})", {"target": str(target)}).fetchall()[0][0]
+
+
+def write_table_on_spark(conn, table: str, target: Path) -> int:
+    """One Spark table as one Parquet file, the same as DuckDB's: zstd; timestamps without a time
+    zone (INT64 microseconds, not adjusted to UTC, as DuckDB writes its TIMESTAMP, where Spark's own
+    timestamp would be INT96); each column's description from the contract in the schema Spark
+    keeps in the file. Returns the rows written, from the file's footer.
+
+    One file per table, not a folder of parts: analysts, DuckDB, pandas and pyarrow open
+    `<table>.parquet` as a file, as on DuckDB. It is still written on the cluster (one task reads
+    the table and streams it out), never collected to the driver."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampType
+
+    from common.spark import quote as quote_spark
+
+    described = column_descriptions(conn, table) if table in load_contracts() else {}
+    frame = conn.spark.table(quote_spark(table))
+    columns = []
+    for field in frame.schema.fields:
+        column = F.col(quote_spark(field.name))
+        if isinstance(field.dataType, TimestampType):
+            column = column.cast("timestamp_ntz")
+        metadata = field.metadata | ({"comment": described[field.name]} if field.name in described else {})
+        columns.append(column.alias(field.name, metadata=metadata))
+    conn.write_file(frame.select(*columns), target, "parquet", {"compression": "zstd"})
+    return pq.ParquetFile(target).metadata.num_rows
+
+
+def write_views_snapshot(conn, target: Path, rows: dict[str, int]) -> Path:
+    """On Spark: `lifecycle.duckdb` as a DuckDB file of views, one per table over its Parquet file in
+    this night's folder, and the warehouse's own views from their DuckDB SQL (over those), with the
+    contracts' comments. The paths are absolute: the night's folder never changes once published,
+    and the file is opened from anywhere (DuckDB reads a relative path from the reader's folder)."""
+    night = target.parent.resolve()
+    with duckdb.connect(str(target)) as snapshot:
+        for table in rows:
+            snapshot.execute(
+                f"create view {quote(table)} as select * from read_parquet({literal(str(night / f'{table}.parquet'))})"
+            )
+        contracts = load_contracts()
+        for view in view_names(conn):
+            if view in contracts:
+                create_view(snapshot, view, contracts[view].sql_files[0])
+        document_warehouse(snapshot)
+    return target
 
 
 def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> Path:
