@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from common.spark import UNFINISHED
 from common.warehouse import literal, quote
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,6 +36,35 @@ RUN_CLOCK_COLUMNS = frozenset({"loaded_at", "quarantined_at"})
 # added its terms in (it differs between two runs of one commit too): a note, not a difference.
 SIGNIFICANT_DIGITS = 12
 FLOATING = ("DOUBLE", "FLOAT")
+# Across engines (DuckDB and Spark): types equal up to the engines' names for them, doubles within
+# about 1e-9 relative (the engines add a sum's terms in different orders), the fitted model
+# parameters within about 1e-6 (an optimizer stops within its tolerance of the optimum).
+ACROSS_ENGINES_DIGITS = 9
+MODEL_PARAMETER_DIGITS = 6
+MODEL_TABLES = frozenset({"clv_model", "clv_model_selection", "clv_model_selection_history", "clv_backtest"})
+TYPE_FAMILIES = {
+    "integer": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
+                "INT", "LONG", "SHORT", "BYTE"),
+    "float": ("DOUBLE", "FLOAT", "REAL"),
+    "decimal": ("DECIMAL", "NUMERIC", "NUMBER"),
+    "text": ("VARCHAR", "STRING"),
+    "date": ("DATE",),
+    "timestamp": ("TIMESTAMP", "TIMESTAMP_NTZ", "DATETIME", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS"),
+    "boolean": ("BOOLEAN", "BOOL"),
+}
+
+
+def type_family(name: str) -> str:
+    """A column type up to the engine's name for it (DuckDB's HUGEINT and Spark's bigint are both
+    integers; a list is its element's family)."""
+    base = str(name).upper().strip()
+    if base.endswith("[]"):
+        return type_family(base[:-2]) + "[]"
+    base = base.split("(")[0].strip()
+    for family, names in TYPE_FAMILIES.items():
+        if base in names:
+            return family
+    return base.lower()
 
 
 @dataclass
@@ -52,7 +82,8 @@ class Comparison:
 
 def open_side(conn: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
     """One side as schema or database `name`: a DuckDB file attached read-only, or a folder whose
-    Parquet files become views named after them."""
+    Parquet files become views named after them, or a Spark warehouse database (`main.db`) whose
+    table folders of Parquet parts do."""
     if path.is_dir():
         conn.execute(f"create schema {quote(name)}")
         for parquet in sorted(path.glob("*.parquet")):
@@ -60,6 +91,12 @@ def open_side(conn: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
                 f"create view {quote(name)}.{quote(parquet.stem)} as "
                 f"select * from read_parquet({literal(str(parquet.resolve()))})"
             )
+        for folder in sorted(path.iterdir()):
+            if folder.is_dir() and not folder.name.endswith(UNFINISHED) and any(folder.glob("*.parquet")):
+                conn.execute(
+                    f"create view {quote(name)}.{quote(folder.name)} as "
+                    f"select * from read_parquet({literal(str(folder.resolve() / '*.parquet'))})"
+                )
     else:
         conn.execute(f"attach {literal(str(path))} as {quote(name)} (read_only)")
 
@@ -77,8 +114,11 @@ def columns_of(conn: duckdb.DuckDBPyConnection, side: str) -> dict[str, list[tup
     return tables
 
 
-def compare(old: Path, new: Path) -> Comparison:
-    """Every difference between the tables at `old` and those at `new`."""
+def compare(old: Path, new: Path, across_engines: bool = False) -> Comparison:
+    """Every difference between the tables at `old` and those at `new`. `across_engines`: the two
+    sides were built by different engines, so column types are compared up to the engines' names
+    and doubles to ACROSS_ENGINES_DIGITS significant digits (model parameters to
+    MODEL_PARAMETER_DIGITS); a column of nothing but nulls, which DuckDB types NULL, takes any type."""
     conn = duckdb.connect()
     open_side(conn, old, "old")
     open_side(conn, new, "new")
@@ -90,7 +130,7 @@ def compare(old: Path, new: Path) -> Comparison:
         result.problems.append(f"{table}: only in {new}")
     for table in sorted(old_tables.keys() & new_tables.keys()):
         result.tables.append(table)
-        compare_table(conn, table, old_tables[table], new_tables[table], result)
+        compare_table(conn, table, old_tables[table], new_tables[table], result, across_engines)
     return result
 
 
@@ -100,8 +140,9 @@ def compare_table(
     old_columns: list[tuple[str, str]],
     new_columns: list[tuple[str, str]],
     result: Comparison,
+    across_engines: bool = False,
 ) -> None:
-    if old_columns != new_columns:
+    if (same_columns_across_engines(old_columns, new_columns) if across_engines else old_columns == new_columns) is False:
         result.problems.append(f"{table}: columns differ: {old_columns} -> {new_columns}")
         return
     if table in RUN_LOGS:  # as many rows as runs, each with its clock
@@ -115,12 +156,24 @@ def compare_table(
     if not (only_old or only_new):
         return
     differing = f"{only_old:,} rows only in the old tables, {only_new:,} only in the new"
+    digits = (MODEL_PARAMETER_DIGITS if table in MODEL_TABLES else ACROSS_ENGINES_DIGITS) if across_engines else SIGNIFICANT_DIGITS
     if any(data_type in FLOATING for _, data_type in compared) and rows_only_on_each_side(
-        conn, table, [significant(column) if data_type in FLOATING else quote(column) for column, data_type in compared]
+        conn, table, [significant(column, digits) if data_type in FLOATING else quote(column) for column, data_type in compared]
     ) == (0, 0):
-        result.notes.append(f"{table}: {differing}, all equal to {SIGNIFICANT_DIGITS} significant digits")
+        result.notes.append(f"{table}: {differing}, all equal to {digits} significant digits")
     else:
         result.problems.append(f"{table}: {differing}")
+
+
+def same_columns_across_engines(old_columns: list[tuple[str, str]], new_columns: list[tuple[str, str]]) -> bool:
+    """The same column names in the same order, each of the same type family (a column DuckDB
+    could type only NULL, holding nothing but nulls, matches any)."""
+    if [name for name, _ in old_columns] != [name for name, _ in new_columns]:
+        return False
+    return all(
+        '"NULL"' in (old_type, new_type) or type_family(old_type) == type_family(new_type)
+        for (_, old_type), (_, new_type) in zip(old_columns, new_columns, strict=True)
+    )
 
 
 def rows_only_on_each_side(conn: duckdb.DuckDBPyConnection, table: str, expressions: list[str]) -> tuple[int, int]:
@@ -135,12 +188,12 @@ def rows_only_on_each_side(conn: duckdb.DuckDBPyConnection, table: str, expressi
     )
 
 
-def significant(column: str) -> str:
-    """A double column rounded to SIGNIFICANT_DIGITS significant digits (zero, infinities, NaN and null as they are)."""
+def significant(column: str, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """A double column rounded to `digits` significant digits (zero, infinities, NaN and null as they are)."""
     name = quote(column)
     return (
         f"case when isfinite({name}) and {name} <> 0 "
-        f"then round({name}, ({SIGNIFICANT_DIGITS} - ceil(log10(abs({name}))))::integer) else {name} end as {name}"
+        f"then round({name}, ({int(digits)} - ceil(log10(abs({name}))))::integer) else {name} end as {name}"
     )
 
 

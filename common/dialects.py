@@ -37,7 +37,7 @@ def quantile_within_group(node: exp.Expression) -> exp.Expression:
 
 # Columns that hold a date. DuckDB subtracts two dates into a number of days; Spark into an interval,
 # which no comparison with a number accepts, so a difference of two of these becomes datediff().
-DATE_NAMES = frozenset({"as_of", "month", "month_start", "snapshot_date"})
+DATE_NAMES = frozenset({"as_of", "month", "month_start", "snapshot_date", "cutoff"})
 DATE_SUFFIXES = ("_date", "_on", "_start", "_end", "_month")
 DATE_FUNCTIONS = (exp.Max, exp.Min, exp.AnyValue, exp.LastDay, exp.ArgMin, exp.ArgMax)
 
@@ -45,7 +45,7 @@ DATE_FUNCTIONS = (exp.Max, exp.Min, exp.AnyValue, exp.LastDay, exp.ArgMin, exp.A
 def is_date(node: exp.Expression) -> bool:
     if isinstance(node, exp.Paren):
         return is_date(node.this)
-    if isinstance(node, exp.Column):
+    if isinstance(node, (exp.Column, exp.Placeholder)):  # a column, or a $parameter, named as dates are
         return node.name in DATE_NAMES or node.name.endswith(DATE_SUFFIXES)
     if isinstance(node, exp.Cast):
         return node.to.is_type(exp.DataType.Type.DATE)
@@ -152,6 +152,30 @@ def negative_list_index(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def sorted_pairs(aggregate: exp.Expression, wrapper: exp.Expression) -> exp.Expression:
+    """The values of an aggregate with ORDER BY (`f(x order by k)`, optionally inside a FILTER) as
+    Spark's sorted array of (k, x) structs: collect_list has no order of its own."""
+    ordering = aggregate.this.expressions
+    descending = {bool(key.args.get("desc")) for key in ordering}
+    if len(descending) > 1:
+        raise sqlglot.errors.UnsupportedError(f"{aggregate.key}(... order by ...) mixing ascending and descending keys")
+    fields = []
+    for number, key in enumerate(ordering):
+        fields += [exp.Literal.string(f"k{number}"), key.this.copy()]
+    pairs = exp.Anonymous(this="named_struct", expressions=[*fields, exp.Literal.string("v"), aggregate.this.this.copy()])
+    collected = exp.Anonymous(this="collect_list", expressions=[pairs])
+    if isinstance(wrapper, exp.Filter):
+        collected = exp.Filter(this=collected, expression=wrapper.expression.copy())
+    ordered = exp.Anonymous(this="array_sort", expressions=[collected])
+    return exp.Anonymous(this="reverse", expressions=[ordered]) if descending == {True} else ordered
+
+
+def pair_lambda(body) -> exp.Lambda:
+    """`pair -> body(pair.v)`."""
+    element = exp.to_identifier("pair")
+    return exp.Lambda(this=body(exp.Dot(this=exp.column(element), expression=exp.to_identifier("v"))), expressions=[element])
+
+
 def ordered_list(node: exp.Expression) -> exp.Expression:
     """DuckDB's `list(x order by k)` (optionally with a filter): Spark's collect_list has no order, and
     sqlglot drops it. Collected as (k, x) pairs, sorted, and x taken from each; nulls of x are kept,
@@ -159,24 +183,39 @@ def ordered_list(node: exp.Expression) -> exp.Expression:
     inner = node.this if isinstance(node, exp.Filter) else node
     if not (isinstance(inner, exp.ArrayAgg) and isinstance(inner.this, exp.Order)):
         return node
-    ordering = inner.this.expressions
-    descending = {bool(key.args.get("desc")) for key in ordering}
-    if len(descending) > 1:
-        raise sqlglot.errors.UnsupportedError("list(... order by ...) mixing ascending and descending keys")
-    fields = []
-    for number, key in enumerate(ordering):
-        fields += [exp.Literal.string(f"k{number}"), key.this.copy()]
-    pairs = exp.Anonymous(this="named_struct", expressions=[*fields, exp.Literal.string("v"), inner.this.this.copy()])
-    collected = exp.Anonymous(this="collect_list", expressions=[pairs])
-    if isinstance(node, exp.Filter):
-        collected = exp.Filter(this=collected, expression=node.expression.copy())
-    ordered = exp.Anonymous(this="array_sort", expressions=[collected])
-    if descending == {True}:
-        ordered = exp.Anonymous(this="reverse", expressions=[ordered])
-    element = exp.to_identifier("pair")
-    return exp.Anonymous(this="transform", expressions=[
-        ordered, exp.Lambda(this=exp.Dot(this=exp.column(element), expression=exp.to_identifier("v")), expressions=[element])
+    return exp.Anonymous(this="transform", expressions=[sorted_pairs(inner, node), pair_lambda(lambda value: value)])
+
+
+def ordered_sum(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `sum(x order by k)` / `avg(x order by k)`: floats summed one after the other in a fixed
+    order, so that a re-run gives the same last bits. Spark has no ordered aggregate: the (k, x) pairs
+    are sorted and x added up in that order by `aggregate`, starting from the first value times
+    zero (zero of x's type); nulls are skipped and no values give null, as in DuckDB."""
+    inner = node.this if isinstance(node, exp.Filter) else node
+    if not (isinstance(inner, (exp.Sum, exp.Avg)) and isinstance(inner.this, exp.Order)):
+        return node
+    present = exp.Anonymous(this="filter", expressions=[
+        sorted_pairs(inner, node), pair_lambda(lambda value: exp.Not(this=exp.Is(this=value, expression=exp.Null())))
     ])
+    first = exp.Dot(
+        this=exp.Anonymous(this="try_element_at", expressions=[present.copy(), exp.Literal.number(1)]),
+        expression=exp.to_identifier("v"),
+    )
+    total_name, element = exp.to_identifier("total"), exp.to_identifier("pair")
+    total = exp.Anonymous(this="aggregate", expressions=[
+        present.copy(),
+        exp.Mul(this=first, expression=exp.Literal.number(0)),
+        exp.Lambda(
+            this=exp.Add(this=exp.column(total_name), expression=exp.Dot(this=exp.column(element), expression=exp.to_identifier("v"))),
+            expressions=[total_name, element],
+        ),
+    ])
+    if isinstance(inner, exp.Sum):
+        return total
+    count = exp.Anonymous(this="size", expressions=[present.copy()])
+    return exp.Paren(this=exp.Div(
+        this=exp.cast(total, exp.DataType.Type.DOUBLE), expression=exp.Anonymous(this="nullif", expressions=[count, exp.Literal.number(0)])
+    ))
 
 
 def strptime_as_to_timestamp(node: exp.Expression) -> exp.Expression:
@@ -194,7 +233,7 @@ def session_variables(node: exp.Expression) -> exp.Expression:
     return node
 
 
-TRANSFORMS = (strptime_as_to_timestamp, inline_named_windows, session_variables, ordered_list, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+TRANSFORMS = (strptime_as_to_timestamp, inline_named_windows, session_variables, ordered_list, ordered_sum, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
 
 
 # --- DuckDB macros: expanded where they are used --------------------------------------------

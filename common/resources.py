@@ -31,6 +31,7 @@ from common.config import (
     outputs_home,
 )
 from common.sources import SourcePlan, plan_sources
+from common.spark import DATABASE, SparkConnection, attach_warehouse, spark_session
 from common.warehouse import explain_duckdb_error, parse_memory_limit, process_command
 
 MEMORY_SETTING = "LIFECYCLE_DUCKDB_MEMORY"
@@ -67,12 +68,6 @@ class LifecycleConfig(dg.ConfigurableResource):
             self._plans = plan_sources(self._settings)
         except ConfigError as error:
             raise config_failure(str(error)) from None
-        if self._settings.engine == "spark":
-            raise config_failure(
-                f"{self._settings.config_path}: engine: spark runs the SQL stages' tables (README, \"When one machine "
-                "is not enough\"), but not yet the whole graph (loading the source files, the survey, the CLV "
-                "models, publishing); run with engine: duckdb"
-            )
 
     @property
     def settings(self) -> Settings:
@@ -152,21 +147,40 @@ class WriterLock:
 
 
 class Warehouse(DuckDBResource):
-    """The working DuckDB database. It has one writer: a run holds the writer lock beside it from
-    start to end, and a second run (scheduled, `make run` or from the UI) waits for it."""
+    """The working database: the DuckDB file, or on `engine: spark` the Spark tables (database `main`
+    under `spark.warehouse_dir`). It has one writer: a run holds the writer lock beside it from start
+    to end, and a second run (scheduled, `make run` or from the UI) waits for it."""
 
     memory_limit: str = "1GB"
     load_memory_limit: str = "1500MB"
+    config_path: str | None = None  # the config whose `engine:` and `spark:` settings say where the tables are
 
     _writer_lock: WriterLock | None = PrivateAttr(default=None)
+    _spark: SparkConnection | None = PrivateAttr(default=None)
+    _stop_spark: bool = PrivateAttr(default=False)
+
+    @property
+    def engine(self) -> str:
+        return "duckdb" if self._spark is None else "spark"
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         for setting, value in ((MEMORY_SETTING, self.memory_limit), (LOAD_MEMORY_SETTING, self.load_memory_limit)):
             if parse_memory_limit(value) is None:
                 raise config_failure(f"{setting}={value!r} is not a memory size such as 1GB, 1500MB or 4GiB")
+        try:
+            settings = load_settings(self.config_path)
+        except ConfigError as error:
+            raise config_failure(str(error)) from None
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         self._writer_lock = WriterLock(Path(self.database).parent / "writer.lock")
         self._writer_lock.acquire(context.run_id, context.log)
+        if settings.engine == "spark":
+            try:
+                self._start_spark(settings, context)
+            except BaseException:
+                self._writer_lock.release()
+                raise
+            return
         if Path(self.database).exists():
             try:  # held open by a program outside the pipeline: say so once, before any step starts
                 with self.get_connection():
@@ -175,18 +189,42 @@ class Warehouse(DuckDBResource):
                 self._writer_lock.release()
                 raise setup_failure(failure.description) from None
 
+    def _start_spark(self, settings: Settings, context: dg.InitResourceContext) -> None:
+        """One Spark session for the whole run (the executor is in-process): the active one when the
+        run is inside a Spark application (spark-submit, tests), which is then left running, else a
+        new one, stopped at teardown. The tables of earlier runs are registered from their folders."""
+        from pyspark.sql import SparkSession
+
+        location = Path(settings.spark.warehouse_dir or Path(self.database).parent / "spark")
+        self._stop_spark = SparkSession.getActiveSession() is None or settings.spark.remote is not None
+        spark = spark_session(settings.spark, location)
+        registered = attach_warehouse(spark, location / f"{DATABASE}.db")
+        self._spark = SparkConnection(spark)
+        where = settings.spark.remote or spark.sparkContext.master
+        context.log.info(f"engine: spark on {where}, tables in {location / f'{DATABASE}.db'} "
+                         f"({len(registered)} from earlier runs registered)")
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._spark is not None and self._stop_spark:
+            self._spark.spark.stop()
+        self._spark = None
         if self._writer_lock is not None:
             self._writer_lock.release()
 
     @contextmanager
     def get_connection(self):
+        if self._spark is not None:
+            yield self._spark
+            return
         with self._connection(MEMORY_SETTING, self.memory_limit) as conn:
             yield conn
 
     @contextmanager
     def get_loading_connection(self):
         """A connection for loading files, which holds one file's raw text while typing it."""
+        if self._spark is not None:
+            yield self._spark
+            return
         with self._connection(LOAD_MEMORY_SETTING, self.load_memory_limit) as conn:
             yield conn
 
@@ -242,6 +280,7 @@ def build_resources(config_path: str | None = None, home: Path | None = None) ->
         "lifecycle_config": LifecycleConfig(config_path=config_path, home=str(home)),
         "warehouse": Warehouse(
             database=str(warehouse_path(home)),
+            config_path=config_path,
             memory_limit=os.environ.get(MEMORY_SETTING, "1GB"),
             load_memory_limit=os.environ.get(LOAD_MEMORY_SETTING, "1500MB"),
         ),

@@ -31,18 +31,24 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def spark_session(settings: SparkSettings, warehouse_dir: Path, app_name: str = "retail-lifecycle"):
-    """The session for a run: the one already active in this process (spark-submit, tests), else a
-    new one on the configured master or Spark Connect URL."""
+    """The session for a run: the one already active in this process (tests, a notebook), else a new
+    one on the configured master or Spark Connect URL. Inside an application started by
+    spark-submit, the master and settings given to spark-submit stand (the config's `spark.conf`
+    is applied over them), so a cluster's usual submit command decides where the run goes."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None and settings.remote is None:
         return active
     builder = SparkSession.builder.appName(app_name)
-    builder = builder.remote(settings.remote) if settings.remote else builder.master(settings.master)
+    if settings.remote:
+        builder = builder.remote(settings.remote)
+    elif not submitted():
+        builder = builder.master(settings.master)
     defaults = {
         "spark.sql.warehouse.dir": str(warehouse_dir),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         # small tables are many here: a few partitions per shuffle, Spark coalescing them further
         "spark.sql.shuffle.partitions": "8",
@@ -51,6 +57,62 @@ def spark_session(settings: SparkSettings, warehouse_dir: Path, app_name: str = 
     for key, value in {**defaults, **{key: str(value) for key, value in settings.conf.items()}}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def attach_warehouse(spark, location: Path, database: str = DATABASE) -> list[str]:
+    """Make the tables of earlier runs visible to this session: the database `database` at `location`,
+    and each table folder found there registered as a Parquet table. Spark's default catalog lives
+    in memory, so without this a new process (the next night, a run launched from the UI) would not
+    see yesterday's tables, and loads by file hash need `load_audit` and the canonical tables. The
+    folders are the catalog: nothing else to keep in step, no metastore to run or lock. Folders of
+    a write that broke off (`<table>__new`, `<table>__rewrite`) are not tables. Returns the tables
+    registered."""
+    spark.sql(f"create database if not exists {quote(database)} location :location", args={"location": str(location)})
+    found = spark.sql(f"describe database {quote(database)}").where("info_name = 'Location'").first().info_value
+    jvm = spark.sparkContext._jvm
+    folder = jvm.org.apache.hadoop.fs.Path(found)
+    filesystem = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not filesystem.exists(folder):
+        return []
+    registered = []
+    for status in filesystem.listStatus(folder):
+        name = status.getPath().getName()
+        if not status.isDirectory() or name.startswith(("_", ".")) or name.endswith(UNFINISHED):
+            continue
+        if spark.catalog.tableExists(f"{database}.{name}"):
+            continue
+        if not any(part.getPath().getName().endswith(".parquet") for part in filesystem.listStatus(status.getPath())):
+            continue  # created but never written: the step that creates it does so again
+        spark.catalog.createTable(f"{quote(database)}.{quote(name)}", path=status.getPath().toString(), source="parquet")
+        registered.append(name)
+    return sorted(registered)
+
+
+# suffixes of the names tables are written under before they are swapped in
+UNFINISHED = ("__new", "__rewrite")
+
+
+def drop_table(spark, table: str, database: str = DATABASE) -> None:
+    """Drop a table of `database` with its files. A table registered from its folder by
+    `attach_warehouse` is external to Spark, whose DROP TABLE would keep the folder, and the next
+    table of that name could not be written there."""
+    name = f"{quote(database)}.{quote(table)}"
+    if not spark.catalog.tableExists(f"{database}.{table}"):
+        return
+    location = spark.sql(f"describe table extended {name}").where("col_name = 'Location'").first()
+    spark.sql(f"drop table {name}")
+    if location is not None:
+        jvm = spark.sparkContext._jvm
+        folder = jvm.org.apache.hadoop.fs.Path(location.data_type)
+        filesystem = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if filesystem.exists(folder):
+            filesystem.delete(folder, True)
+
+
+def submitted() -> bool:
+    """Whether this Python process is the driver of an application spark-submit started: spark-submit
+    launches the JVM first and hands its gateway to Python."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 class SparkResult:
@@ -150,11 +212,11 @@ class SparkConnection:
         """`table` (replacing it) as a Parquet table holding the rows of `select` (Spark SQL). Written
         under a new name first and swapped in, so a failed query keeps the old table."""
         staged = f"{table}__new"
-        self.spark.sql(f"drop table if exists {quote(staged)}")
+        drop_table(self.spark, staged, self.database)
         frame = self.spark.sql(select, args=bound(select, params))
         frame.write.format("parquet").mode("overwrite").saveAsTable(f"{quote(self.database)}.{quote(staged)}")
-        self.spark.sql(f"drop table if exists {quote(table)}")
-        self.spark.sql(f"alter table {quote(staged)} rename to {quote(table)}")
+        drop_table(self.spark, table, self.database)
+        self.spark.sql(f"alter table {quote(self.database)}.{quote(staged)} rename to {quote(self.database)}.{quote(table)}")
 
     def create_table(self, table: str, select: str, params=None) -> int:
         statements = self.translate(select)
@@ -178,6 +240,20 @@ class SparkConnection:
             data.createOrReplaceTempView("frame_to_store")
             self.create_table_as(table, "select * from frame_to_store")
             self.spark.catalog.dropTempView("frame_to_store")
+        return self.row_count(table)
+
+    def replace_rows(self, table: str, rows: str, key: str) -> int:
+        """See common.warehouse.replace_rows: the kept rows and the new ones written as the new table."""
+        new = self.spark.table(quote(rows))
+        if self.table_exists(table):
+            old = self.spark.table(f"{quote(self.database)}.{quote(table)}")
+            keys = new.select(new[quote(key)].alias("replaced_key")).distinct()
+            new = old.join(keys, old[quote(key)] == keys["replaced_key"], "left_anti").unionByName(new, allowMissingColumns=True)
+        new.createOrReplaceTempView("rows_to_store")
+        try:
+            self.create_table_as(table, "select * from rows_to_store")
+        finally:
+            self.spark.catalog.dropTempView("rows_to_store")
         return self.row_count(table)
 
     def row_count(self, table: str) -> int:

@@ -17,7 +17,8 @@ _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 def read_sql(path: Path, **identifiers: str) -> str:
     """The SQL text of a file. `{name}` placeholders filled by quoted identifiers remain only for
-    ingestion's quarantine.sql and the report's action_list.sql; everything else binds `$parameters`."""
+    ingestion's quarantine.sql, the survey's survey_answers.sql (the factor columns it unpivots) and the
+    report's action_list.sql; everything else binds `$parameters`."""
     text = Path(path).read_text()
     return text.format(**identifiers) if identifiers else text
 
@@ -62,14 +63,16 @@ def define_table(conn: duckdb.DuckDBPyConnection, table: str, select: str, param
 
 
 def create_table(
-    conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None, unordered: bool = False
+    conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None, unordered: bool = False,
+    identifiers: dict[str, str] | None = None,
 ) -> int:
     """Materialize the SELECT in `sql_file` as `table` (replacing it) and return its row count.
     In one transaction: readers see the old table or the new one, and a failure keeps the old one.
     `unordered`: the SELECT's row order means nothing (a GROUP BY's is arbitrary anyway), so DuckDB
     may store rows as its threads produce them instead of keeping their order (about a tenth less
-    work writing a per-customer table of millions of rows)."""
-    select = sql_file.read_text().strip().rstrip(";")
+    work writing a per-customer table of millions of rows). `identifiers`: the file's `{name}`
+    placeholders, filled with quoted identifiers (see read_sql)."""
+    select = read_sql(sql_file, **(identifiers or {})).strip().rstrip(";")
     if not isinstance(conn, duckdb.DuckDBPyConnection):
         return conn.create_table(table, select, params)
     if unordered:
@@ -95,6 +98,30 @@ def create_temp_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Pat
     if not isinstance(conn, duckdb.DuckDBPyConnection):
         return conn.create_temp_table(table, select, params)
     run_sql(conn, f"create or replace temp table {quote(table)} as\n{select}", params)
+    return row_count(conn, table)
+
+
+def replace_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: str, key: str) -> int:
+    """Keep `table` as a log across runs: the rows of the step's temp table or view `rows` replace
+    those of `table` with the same `key` value (a re-run replaces its own rows), the others stay.
+    Created from `rows` the first time; a column new in `rows` is added, null in the older rows.
+    Returns the table's row count."""
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        return conn.replace_rows(table, rows, key)
+    name, new, column = quote(table), quote(rows), quote(key)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(f"create table if not exists {name} as select * from {new} with no data")
+        existing = set(table_columns(conn, table))
+        for added, data_type, *_ in conn.execute(f"describe {new}").fetchall():
+            if added not in existing:
+                conn.execute(f"alter table {name} add column {quote(added)} {data_type}")
+        conn.execute(f"delete from {name} where {column} in (select {column} from {new})")
+        conn.execute(f"insert into {name} by name select * from {new}")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
     return row_count(conn, table)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from bench.compare import type_family
 from common.config import ConfigError, load_settings
 from tests.conftest import REPO, connect, materialize, requires_shared_data, write_config
 
@@ -69,14 +70,6 @@ def test_the_environment_chooses_the_engine_and_the_cluster(tmp_path, monkeypatc
     assert (settings.engine, settings.spark.master, settings.spark.remote) == ("spark", "spark://127.0.0.1:7077", None)
 
 
-def test_a_run_on_spark_says_what_the_engine_does_not_run_yet_before_writing_anything(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFECYCLE_ENGINE", "spark")
-    home = tmp_path / "home"
-    with pytest.raises(Exception, match="engine: spark runs the SQL stages' tables .* but not yet the whole graph"):
-        materialize(REPO / "lifecycle.yaml", home, selection="analysis_scope")
-    assert not (home / "exports").exists()
-
-
 # --- translation -------------------------------------------------------------------------------
 
 # DuckDB expressions whose Spark translation must mean the same: each is evaluated on both engines
@@ -97,6 +90,10 @@ SAME_MEANING = {
     "integer division": "max(n) // 2",
     "a list in order, counted from the end": "list(n order by order_date)[-2]",
     "any_value skips nulls": "any_value(case when n > 3 then n end)",
+    "a sum in a fixed order": "sum(amount::double / 3 order by order_date)",
+    "a filtered integer sum in a fixed order": "sum(n order by order_date) filter (where n > 2)",
+    "a sum in a fixed order of nothing is null": "sum(n order by order_date) filter (where n > 9)",
+    "an average in a fixed order": "avg(amount::double order by n desc)",
 }
 SAMPLE_ROWS = "select * from (values (1, date '2024-01-05', 10.25::decimal(18, 4)), (2, date '2024-03-01', 3.5::decimal(18, 4)), (3, date '2024-02-10', 7.125::decimal(18, 4)), (4, date '2024-01-20', 1.0::decimal(18, 4)), (5, date '2024-04-30', 2.0::decimal(18, 4))) as rows(n, order_date, amount)"
 
@@ -337,28 +334,6 @@ def compare_on_cluster(master: str, config: Path, duckdb_home: Path, warehouse: 
 
 
 # --- comparing values across engines -----------------------------------------------------------
-
-TYPE_FAMILIES = {
-    "integer": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER", "INT", "LONG", "SHORT", "BYTE"),
-    "float": ("DOUBLE", "FLOAT", "REAL"),
-    "decimal": ("DECIMAL",),
-    "text": ("VARCHAR", "STRING"),
-    "date": ("DATE",),
-    "timestamp": ("TIMESTAMP", "TIMESTAMP_NTZ", "DATETIME"),
-    "boolean": ("BOOLEAN", "BOOL"),
-}
-
-
-def type_family(name: str) -> str:
-    """A column type up to the engine's name for it (DuckDB's HUGEINT and Spark's bigint are both integers)."""
-    base = name.upper().split("(")[0].strip()
-    if base in ("NUMBER", "NUMERIC"):
-        return "decimal"
-    for family, names in TYPE_FAMILIES.items():
-        if base in names:
-            return family
-    return base.lower()
-
 
 def row_order(row: tuple):
     """Exact values first, floats last and rounded, so that rows equal up to float rounding sort alike."""

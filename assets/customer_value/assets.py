@@ -90,9 +90,11 @@ def customer_clv(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.
         build_customer_clv(conn, fit, settings.time_unit, settings.customer_value)
         metadata = {**materialized(conn, "customer_clv"), "model": fit.purchases.model, "status": fit.status}
         if fit.usable:
+            # ordered by a column of its own: Spark would read max(clv_12m) as the max of the alias
             tiers = conn.execute(
-                "select value_tier, count(*) as customers, round(sum(clv_12m), 2) as clv_12m "
-                "from customer_clv group by 1 order by max(clv_12m) desc"
+                "select value_tier, customers, clv_12m from (select value_tier, count(*) as customers, "
+                "round(sum(clv_12m), 2) as clv_12m, max(clv_12m) as highest from customer_clv group by value_tier) "
+                "order by highest desc"
             ).df()
             histogram = conn.execute((SQL / "clv_histogram.sql").read_text()).df()
             distribution = clv_distribution(histogram, read_as_of(conn), settings.report.currency)

@@ -24,7 +24,7 @@ from assets.customer_value.gamma_gamma import GammaGammaFitError, fit_gamma_gamm
 from assets.customer_value.likelihood import FitError
 from assets.customer_value.purchase_models import MODELS, PurchaseModel
 from common.config import CustomerValueSettings
-from common.warehouse import create_table, create_temp_table, create_view, quote, row_count, run_sql, table_exists
+from common.warehouse import create_table, create_temp_table, create_view, quote, replace_rows, row_count, run_sql, table_exists
 
 SQL = Path(__file__).parent / "sql"
 HORIZON_MONTHS = 12
@@ -333,23 +333,29 @@ def score(conn: duckdb.DuckDBPyConnection, backtest: Backtest, rows: pd.DataFram
 def tracking_curve(conn: duckdb.DuckDBPyConnection, horizons: list[int], cutoff: date) -> pd.DataFrame:
     """Cumulative actual repeat purchases of the calibration customers in the holdout at each horizon
     (days after the cut-off, the last one the end of the holdout)."""
-    return conn.execute(
-        """
-        with daily as (
-            select purchase_date - ?::date as day, count(*) as purchases
-            from main.customer_purchase_days
-            where is_purchase_day and purchase_date > ?::date and purchase_date <= ?::date + ?::integer
-                and customer_id in (select customer_id from clv_calibration_summary)
-            group by day
-        )
-        select checkpoint.day as days_after_cutoff, coalesce(sum(daily.purchases), 0) as actual
-        from unnest(?::integer[]) as checkpoint(day)
-        left join daily on daily.day <= checkpoint.day
-        group by checkpoint.day
-        order by checkpoint.day
-        """,
-        [cutoff, cutoff, cutoff, horizons[-1], horizons],
-    ).df()
+    # named parameters and a registered frame of horizons: the SQL reads the same on Spark, which
+    # has no `?::date` casts of positional parameters and no unnest of a bound list
+    conn.register("tracking_horizons", pd.DataFrame({"day": horizons}))
+    try:
+        return conn.execute(
+            """
+            with daily as (
+                select purchase_date - $cutoff as day, count(*) as purchases
+                from main.customer_purchase_days
+                where is_purchase_day and purchase_date > $cutoff and purchase_date <= $cutoff + $holdout_days
+                    and customer_id in (select customer_id from clv_calibration_summary)
+                group by purchase_date
+            )
+            select checkpoint.day as days_after_cutoff, coalesce(sum(daily.purchases), 0) as actual
+            from tracking_horizons as checkpoint
+            left join daily on daily.day <= checkpoint.day
+            group by checkpoint.day
+            order by checkpoint.day
+            """,
+            {"cutoff": cutoff, "holdout_days": int(horizons[-1])},
+        ).df()
+    finally:
+        conn.unregister("tracking_horizons")
 
 
 def seasonality_note(conn: duckdb.DuckDBPyConnection, as_of: date, held_out: int) -> str | None:
@@ -442,18 +448,10 @@ def append_history(conn: duckdb.DuckDBPyConnection, card: pd.DataFrame, scored_a
     holdout end (as_of): a re-run for the same as_of replaces that night's rows."""
     conn.register("night_scorecard", card)
     try:
-        run_sql(conn, "create table if not exists clv_model_selection_history as "
-                      "select *, null::timestamp as scored_at from night_scorecard limit 0")
-        conn.execute("begin transaction")
-        try:
-            night = {"holdout_end": card["holdout_end"].iloc[0], "scored_at": scored_at}
-            run_sql(conn, "delete from clv_model_selection_history where holdout_end = $holdout_end", night)
-            run_sql(conn, "insert into clv_model_selection_history by name "
-                          "select *, $scored_at::timestamp as scored_at from night_scorecard", night)
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
+        run_sql(conn, "create or replace temp table night_scores as "
+                      "select *, $scored_at::timestamp as scored_at from night_scorecard", {"scored_at": scored_at})
+        replace_rows(conn, "clv_model_selection_history", "night_scores", "holdout_end")
+        conn.execute("drop table night_scores")
     finally:
         conn.unregister("night_scorecard")
     return row_count(conn, "clv_model_selection_history")

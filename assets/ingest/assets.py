@@ -2,6 +2,7 @@
 scope (as-of date), the purchase lines the analytics read, and customer purchase days."""
 
 
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,7 @@ from assets.ingest.reading import InputError
 from common.contracts import materialized
 from common.metadata import table
 from common.resources import LifecycleConfig, Warehouse
-from common.sources import SOURCES, SourceSpec
+from common.sources import SOURCES, SourcePlan, SourceSpec
 from common.warehouse import create_table, create_view, quote, row_count, run_sql
 
 SQL = Path(__file__).parent / "sql"
@@ -35,7 +36,7 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         plan = lifecycle_config.plans[spec.source]
         with warehouse.get_loading_connection() as conn:
             try:
-                report = sync_source(conn, plan, lifecycle_config.run_started_at)
+                report = load_source(conn, plan, lifecycle_config.run_started_at)
             except InputError as error:
                 summary, _, message = str(error).partition("\n")
                 raise dg.Failure(description=summary, metadata={"reader_message": dg.MetadataValue.text(message)}) from None
@@ -59,6 +60,16 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             yield from run_trust_checks(warehouse, spec.table, lifecycle_config.run_started_at)
 
     return source_table
+
+
+def load_source(conn, plan: SourcePlan, run_started_at: datetime) -> SourceLoad:
+    """One source's files loaded by the warehouse's engine: DuckDB's loader, or Spark's, which keeps
+    the same promise (assets/ingest/spark_loading.py)."""
+    if getattr(conn, "engine", "duckdb") == "spark":
+        from assets.ingest.spark_loading import sync_source_spark  # imports pyspark
+
+        return sync_source_spark(conn.spark, plan, run_started_at)
+    return sync_source(conn, plan, run_started_at)
 
 
 def load_metadata(conn, spec: SourceSpec, report: SourceLoad) -> dict:

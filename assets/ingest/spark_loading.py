@@ -59,7 +59,7 @@ from common.sources import (
     SourceSpec,
     is_parquet,
 )
-from common.spark import DATABASE, bound
+from common.spark import DATABASE, bound, drop_table
 from common.spark import quote as backtick
 from common.warehouse import quote
 
@@ -502,7 +502,7 @@ def forget_files(spark: SparkSession, spec: SourceSpec, names: list[str], audite
 
 def forget_source(spark: SparkSession, spec: SourceSpec) -> None:
     """Drop everything loaded from a source, for a full reload after its config changed."""
-    spark.sql(f"drop table if exists {table_name(spec.table)}")
+    drop_table(spark, spec.table)
     quarantine = spark.table(table_name(spec.quarantine_table))
     rewrite(spark, spec.quarantine_table, quarantine.where("false"))
     audit = spark.table(table_name("load_audit"))
@@ -512,8 +512,8 @@ def forget_source(spark: SparkSession, spec: SourceSpec) -> None:
 def rewrite(spark: SparkSession, table: str, rows: DataFrame) -> None:
     """Replace a table's rows by `rows` (computed from it): written aside first, since Spark cannot
     overwrite a table it is reading."""
+    drop_table(spark, f"{table}__rewrite")
     aside = table_name(f"{table}__rewrite")
-    spark.sql(f"drop table if exists {aside}")
     rows.write.format("parquet").saveAsTable(aside)
     spark.table(aside).write.insertInto(table_name(table), overwrite=True)
     spark.sql(f"drop table {aside}")

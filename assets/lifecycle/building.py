@@ -28,9 +28,11 @@ def build_lifecycle_table(conn: duckdb.DuckDBPyConnection, table: str, settings:
 def stage_sizes_chart(conn: duckdb.DuckDBPyConnection):
     """How many customers each stage held at each month end, the latest count written beside each band."""
     as_of = read_as_of(conn)
-    sizes = conn.execute(
-        "pivot (select snapshot_date, stage from lifecycle_history) on stage using count(*) order by snapshot_date"
-    ).df().set_index("snapshot_date")
+    # counted in SQL, the few (month, stage) counts turned into columns here: Spark has no PIVOT ... ON
+    counts = conn.execute(
+        "select snapshot_date, stage, count(*) as customers from lifecycle_history group by snapshot_date, stage"
+    ).df()
+    sizes = counts.pivot_table(index="snapshot_date", columns="stage", values="customers", fill_value=0).sort_index()
     if sizes.empty:
         return no_data_figure(text("chart.stage_sizes"), text("flow.no_data"), as_of)
     stages = [stage for stage in STAGE_ORDER if stage in sizes.columns]
@@ -148,7 +150,7 @@ def new_vs_established_chart(conn: duckdb.DuckDBPyConnection, new_customer_days:
     """The ratio of new to established customers on each behaviour: left of 1, new customers do less."""
     ratios = conn.execute(
         "select measure, new_to_established_ratio as ratio from new_vs_established "
-        "where new_to_established_ratio is not null and topic not in $definitional order by topic desc, measure desc",
+        "where new_to_established_ratio is not null and not list_contains($definitional, topic) order by topic desc, measure desc",
         {"definitional": list(DEFINITIONAL_TOPICS)},
     ).df()
     as_of = read_as_of(conn)

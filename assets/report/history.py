@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from common.warehouse import quote, run_sql, table_exists
+from common.warehouse import replace_rows, run_sql, table_exists
 
 SQL = Path(__file__).parent / "sql"
 MONTH = timedelta(days=30)
@@ -25,31 +25,10 @@ def record_run(conn: duckdb.DuckDBPyConnection, run_id: str, started_at: datetim
     conn.execute(f"create or replace temp view production_model_score as {model_sql.read_text()}")
     params = {"run_id": run_id, "started_at": started_at, "finished_at": finished_at}
     run_sql(conn, f"create or replace temp table run_history_row as {(SQL / 'run_history.sql').read_text()}", params)
-    conn.execute("begin transaction")
-    try:
-        conn.execute("create table if not exists run_history as select * from run_history_row with no data")
-        add_new_columns(conn)
-        conn.execute("delete from run_history where run_id = ?", [run_id])
-        conn.execute("insert into run_history by name select * from run_history_row")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
+    replace_rows(conn, "run_history", "run_history_row", "run_id")
     row = conn.execute("select * from run_history_row").df().iloc[0].to_dict()
     conn.execute("drop table run_history_row; drop view production_model_score")
     return row | {"model_source": source}
-
-
-def add_new_columns(conn: duckdb.DuckDBPyConnection) -> None:
-    """A release that records a new figure adds its column; older rows keep it null."""
-    existing = {name for (name,) in conn.execute(
-        "select column_name from duckdb_columns() where table_name = 'run_history' and database_name = current_database()"
-    ).fetchall()}
-    for name, data_type in conn.execute(
-        "select column_name, data_type from duckdb_columns() where table_name = 'run_history_row' and database_name = 'temp'"
-    ).fetchall():
-        if name not in existing:
-            conn.execute(f"alter table run_history add column {quote(name)} {data_type}")
 
 
 def read_history(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from assets.survey.segmentation import likert_scale, memberships, prepare, profi
 from common.contracts import materialized
 from common.metadata import chart, table
 from common.resources import LifecycleConfig, Warehouse
-from common.warehouse import create_table, create_table_from_frame
+from common.warehouse import create_table, create_table_from_frame, quote, table_columns
 
 SQL = Path(__file__).parent / "sql"
 SURVEY_ASSET = dict(group_name="survey", kinds={"duckdb"})
@@ -32,7 +32,8 @@ def survey_answers(context: dg.AssetExecutionContext, lifecycle_config: Lifecycl
     together, whichever of them a run selects."""
     settings = lifecycle_config.settings.survey
     with warehouse.get_connection() as conn:
-        if not factor_columns(conn):
+        factors = factor_columns(conn)
+        if not factors:
             create_table(conn, "survey_answers", SQL / "no_survey_answers.sql")
         else:
             conn.register("likert_scale", likert_scale(settings))
@@ -40,6 +41,7 @@ def survey_answers(context: dg.AssetExecutionContext, lifecycle_config: Lifecycl
                 create_table(
                     conn, "survey_answers", SQL / "survey_answers.sql",
                     {"scale_min": settings.scale_min, "scale_max": settings.scale_max},
+                    identifiers={"factors": ", ".join(quote(factor) for factor in factors)},
                 )
             finally:
                 conn.unregister("likert_scale")
@@ -65,8 +67,7 @@ def survey_answers(context: dg.AssetExecutionContext, lifecycle_config: Lifecycl
 
 
 def factor_columns(conn) -> list[str]:
-    columns = [row[0] for row in conn.execute("describe survey_responses").fetchall()]
-    return [c for c in columns if c not in {"respondent_id", "customer_id", "source_file", "source_row"}]
+    return [c for c in table_columns(conn, "survey_responses") if c not in {"respondent_id", "customer_id", "source_file", "source_row"}]
 
 
 @dg.multi_asset(

@@ -1,6 +1,8 @@
 -- Every survey answer on its own row, mapped to the rating scale: numbers within the scale pass
 -- through, Likert labels are matched whatever their letter case and spacing, and an answer that is
--- missing or cannot be mapped keeps its raw text and says why.
+-- missing or cannot be mapped keeps its raw text and says why. The factor columns are named (a
+-- placeholder filled with the quoted names of survey_responses' columns but its ids): Spark's UNPIVOT
+-- takes no COLUMNS(* EXCLUDE ...).
 with
 
 responses as (
@@ -9,7 +11,7 @@ responses as (
 
 answers as (
     from responses
-    unpivot include nulls (answer for factor in (columns(* exclude (respondent_id, customer_id, source_file, source_row))))
+    unpivot include nulls (answer for factor in ({factors}))
 ),
 
 labelled as (
