@@ -42,6 +42,8 @@ FLOATING = ("DOUBLE", "FLOAT")
 ACROSS_ENGINES_DIGITS = 9
 MODEL_PARAMETER_DIGITS = 6
 MODEL_TABLES = frozenset({"clv_model", "clv_model_selection", "clv_model_selection_history", "clv_backtest"})
+# Columns whose values are type names (the data dictionary's): compared up to the engines' names too.
+TYPE_NAME_COLUMNS = frozenset({"data_type"})
 TYPE_FAMILIES = {
     "integer": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
                 "INT", "LONG", "SHORT", "BYTE"),
@@ -91,7 +93,7 @@ def open_side(conn: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
                 f"create view {quote(name)}.{quote(parquet.stem)} as "
                 f"select * from read_parquet({literal(str(parquet.resolve()))})"
             )
-        for folder in sorted(path.iterdir()):
+        for folder in sorted(path.iterdir()) if path.suffix == ".db" else ():
             if folder.is_dir() and not folder.name.endswith(UNFINISHED) and any(folder.glob("*.parquet")):
                 conn.execute(
                     f"create view {quote(name)}.{quote(folder.name)} as "
@@ -120,6 +122,7 @@ def compare(old: Path, new: Path, across_engines: bool = False) -> Comparison:
     and doubles to ACROSS_ENGINES_DIGITS significant digits (model parameters to
     MODEL_PARAMETER_DIGITS); a column of nothing but nulls, which DuckDB types NULL, takes any type."""
     conn = duckdb.connect()
+    conn.create_function("type_family", type_family, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"))
     open_side(conn, old, "old")
     open_side(conn, new, "new")
     old_tables, new_tables = columns_of(conn, "old"), columns_of(conn, "new")
@@ -152,13 +155,18 @@ def compare_table(
         result.problems.append(f"{table}: {old_rows:,} rows -> {new_rows:,} rows")
         return
     compared = [(column, data_type) for column, data_type in old_columns if column not in RUN_CLOCK_COLUMNS]
-    only_old, only_new = rows_only_on_each_side(conn, table, [quote(column) for column, _ in compared])
+    expressions = [
+        f"type_family({quote(column)}) as {quote(column)}" if across_engines and column in TYPE_NAME_COLUMNS else quote(column)
+        for column, _ in compared
+    ]
+    only_old, only_new = rows_only_on_each_side(conn, table, expressions)
     if not (only_old or only_new):
         return
     differing = f"{only_old:,} rows only in the old tables, {only_new:,} only in the new"
     digits = (MODEL_PARAMETER_DIGITS if table in MODEL_TABLES else ACROSS_ENGINES_DIGITS) if across_engines else SIGNIFICANT_DIGITS
     if any(data_type in FLOATING for _, data_type in compared) and rows_only_on_each_side(
-        conn, table, [significant(column, digits) if data_type in FLOATING else quote(column) for column, data_type in compared]
+        conn, table, [significant(column, digits) if data_type in FLOATING else expression
+                      for (column, data_type), expression in zip(compared, expressions, strict=True)]
     ) == (0, 0):
         result.notes.append(f"{table}: {differing}, all equal to {digits} significant digits")
     else:
