@@ -296,6 +296,21 @@ class SparkConnection:
         return [(field.name, field.dataType.simpleString()) for field in self.spark.table(quote(table)).schema.fields]
 
 
+def without_time_zone(frame):
+    """A DataFrame whose timestamps are timestamps without a time zone: the project's timestamps
+    have none (values in the configured zone), and so they are written as DuckDB writes its
+    TIMESTAMP (INT64 microseconds, not adjusted to UTC; Spark's own timestamp would be INT96). The
+    session's zone is UTC, so the values keep their wall clock."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampType
+
+    return frame.select(*[
+        F.col(quote(field.name)).cast("timestamp_ntz").alias(field.name, metadata=field.metadata)
+        if isinstance(field.dataType, TimestampType) else F.col(quote(field.name))
+        for field in frame.schema.fields
+    ])
+
+
 def bound(statement: str, params):
     """The values a statement's parameters take: Spark named parameters (`:name`) from a dict, or
     the positional `?` ones from a list."""

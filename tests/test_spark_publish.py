@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+import math
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -261,3 +263,69 @@ def test_a_publish_on_spark_that_fails_midway_leaves_current_on_the_previous_nig
     assert not (unfinished / "manifest.json").exists()
     remove_leftovers(exports)
     assert [path.name for path in (exports / NIGHTS).iterdir()] == [night.name]
+
+
+# --- the morning report ------------------------------------------------------------------------
+
+BUILT_AT = datetime(2026, 1, 1, 6, 30)
+
+
+def write_morning_report(conn, folder: Path):
+    """The report's content and files from a warehouse, as the morning_report asset makes them."""
+    import pandas as pd
+
+    from assets.report.building import build_report, define_action_list
+    from assets.report.history import latest_run_id
+    from assets.report.rendering import write_report_files
+    from common.config import load_settings
+
+    settings = load_settings(REPO / "lifecycle.yaml")
+    checks = pd.DataFrame({"asset": ["purchases"], "check_name": ["purchases_trustworthy"], "passed": [True], "severity": ["ERROR"]})
+    define_action_list(conn, settings.report.contact_columns)
+    report = build_report(conn, settings, latest_run_id(conn), checks, BUILT_AT)
+    files = write_report_files(conn, folder, report, archive=folder / "report")
+    conn.execute("drop table action_list")
+    return report, files
+
+
+@pytest.fixture(scope="module")
+def both_reports(duckdb_home, spark_warehouse, tmp_path_factory):
+    with connect(duckdb_home) as duck:
+        duck_report = write_morning_report(duck, tmp_path_factory.mktemp("duckdb-report"))
+    return duck_report, write_morning_report(spark_warehouse, tmp_path_factory.mktemp("spark-report"))
+
+
+def test_the_morning_report_on_spark_shows_the_same_sections_figures_and_charts(both_reports):
+    (duck_report, duck_files), (spark_report, spark_files) = both_reports
+    assert [section.key for section in spark_report.sections] == [section.key for section in duck_report.sections]
+    for duck_section, spark_section in zip(duck_report.sections, spark_report.sections, strict=True):
+        assert spark_section == duck_section, duck_section.key
+    # the night's run_history row, as pandas gives it from each engine (DuckDB: dates as Timestamps,
+    # decimals as floats; Spark: as Python dates and Decimals)
+    assert {key: normalized(value) for key, value in spark_report.headline.items()} == {
+        key: normalized(value) for key, value in duck_report.headline.items()
+    }
+    assert spark_files.page.read_text() == duck_files.page.read_text()
+    assert spark_files.data_dictionary.read_text() == duck_files.data_dictionary.read_text()
+
+
+def test_the_action_lists_on_spark_are_the_same_csv_and_parquet_files(both_reports):
+    from bench.compare import compare
+
+    (_, duck_files), (_, spark_files) = both_reports
+    duck_folder, spark_folder = duck_files.page.parent / "actions", spark_files.page.parent / "actions"
+    assert sorted(path.name for path in spark_folder.iterdir()) == sorted(path.name for path in duck_folder.iterdir())
+    assert len(list(duck_folder.glob("*.csv"))) >= 5
+    for csv_file in sorted(duck_folder.glob("*.csv")):
+        assert (spark_folder / csv_file.name).read_text() == csv_file.read_text(), csv_file.name
+    assert compare(duck_folder, spark_folder).problems == []
+
+
+def normalized(value):
+    import pandas as pd
+
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return pd.Timestamp(value)
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

@@ -110,20 +110,18 @@ def write_table_on_spark(conn, table: str, target: Path) -> int:
     the table and streams it out), never collected to the driver."""
     import pyarrow.parquet as pq
     from pyspark.sql import functions as F
-    from pyspark.sql.types import TimestampType
 
     from common.spark import quote as quote_spark
+    from common.spark import without_time_zone
 
     described = column_descriptions(conn, table) if table in load_contracts() else {}
-    frame = conn.spark.table(quote_spark(table))
-    columns = []
-    for field in frame.schema.fields:
-        column = F.col(quote_spark(field.name))
-        if isinstance(field.dataType, TimestampType):
-            column = column.cast("timestamp_ntz")
-        metadata = field.metadata | ({"comment": described[field.name]} if field.name in described else {})
-        columns.append(column.alias(field.name, metadata=metadata))
-    conn.write_file(frame.select(*columns), target, "parquet", {"compression": "zstd"})
+    frame = without_time_zone(conn.spark.table(quote_spark(table)))
+    frame = frame.select(*[
+        F.col(quote_spark(field.name)).alias(field.name, metadata=field.metadata | {"comment": described[field.name]})
+        if field.name in described else F.col(quote_spark(field.name))
+        for field in frame.schema.fields
+    ])
+    conn.write_file(frame, target, "parquet", {"compression": "zstd"})
     return pq.ParquetFile(target).metadata.num_rows
 
 

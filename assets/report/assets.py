@@ -82,7 +82,7 @@ def morning_report(
             raise dg.Failure("no night recorded in run_history yet: materialize run_history (with the tables it reads) first")
         report = build_report(conn, settings, night, checks, datetime.now())
         published = current_night(lifecycle_config.published_dir)
-        if not is_published(conn, published, night):
+        if not is_published(published, night):
             raise dg.Failure(
                 f"the night of run {night[:8]} is not published yet (exports/current holds "
                 f"{published.name if published else 'nothing'}): materialize analyst_exports before morning_report"

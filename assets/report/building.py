@@ -253,11 +253,14 @@ def actions_section(conn: duckdb.DuckDBPyConnection, per_action: pd.DataFrame, a
             for row in per_action.itertuples()
         ],
     )
+    # ranked in a subquery rather than with QUALIFY, which sqlglot rewrites for Spark into one that
+    # adds its rank to `select *`
     tops = conn.execute(
-        "select * from action_list where action not in $no_contact "
-        "qualify row_number() over (partition by action order by expected_value desc nulls last, customer_id) <= $top",
+        "select * from (select *, row_number() over (partition by action order by expected_value desc nulls last, "
+        "customer_id) as top_rank from action_list where not list_contains($no_contact, action)) as ranked "
+        "where top_rank <= $top",
         {"no_contact": list(takeaways.NO_CONTACT_ACTIONS), "top": top},
-    ).df()
+    ).df().drop(columns="top_rank")
     contact = [column for column in tops.columns if column not in ACTION_LIST_COLUMNS]
     blocks = [chart, summary]
     for action in per_action["action"]:
@@ -312,7 +315,7 @@ def cohorts_section(conn: duckdb.DuckDBPyConnection) -> Section:
 
 def new_vs_established_section(conn: duckdb.DuckDBPyConnection, new_customer_days: int) -> Section:
     comparison = conn.execute(
-        "select measure, new_to_established_ratio as ratio, note from new_vs_established where topic not in $definitional",
+        "select measure, new_to_established_ratio as ratio, note from new_vs_established where not list_contains($definitional, topic)",
         {"definitional": list(DEFINITIONAL_TOPICS)},
     ).df()
     reason = next((note for note in comparison["note"] if isinstance(note, str) and note.startswith("not available")), None)
@@ -332,8 +335,9 @@ def concentration_section(conn: duckdb.DuckDBPyConnection, now: dict, as_of: dat
     histogram = conn.execute(CLV_HISTOGRAM.read_text()).df()
     tiers = conn.execute(
         "select value_tier, count(*) as customers, sum(clv_12m)::double as clv_12m, "
-        "sum(clv_12m) / sum(sum(clv_12m)) over () as share from customer_clv where value_tier is not null "
-        "group by value_tier order by max(clv_12m) desc"
+        "sum(clv_12m) / sum(sum(clv_12m)) over () as share, max(clv_12m) as highest_clv_12m from customer_clv "
+        # ordered by a column of its own: Spark reads `max(clv_12m)` in ORDER BY as the aggregate alias
+        "where value_tier is not null group by value_tier order by highest_clv_12m desc"
     ).df()
     blocks = [
         figure("pareto", text("chart.pareto"), pareto_chart(conn)),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 from common.warehouse import replace_rows, run_sql, table_exists
 
@@ -46,15 +47,14 @@ def latest_run_id(conn: duckdb.DuckDBPyConnection) -> str | None:
     return latest[0] if latest else None
 
 
-def is_published(conn: duckdb.DuckDBPyConnection, night: Path | None, run_id: str) -> bool:
+def is_published(night: Path | None, run_id: str) -> bool:
     """Whether a published night holds the run's record, i.e. was published from the warehouse the
-    report is about: the report joins that night and must not be added to an older one."""
+    report is about: the report joins that night and must not be added to an older one. The file
+    (one row per run) is read where the night is, whichever engine wrote it."""
     history = night / "run_history.parquet" if night else None
     if history is None or not history.exists():
         return False
-    return conn.execute(
-        "select count(*) > 0 from read_parquet($path) where run_id = $run_id", {"path": str(history), "run_id": run_id}
-    ).fetchone()[0]
+    return run_id in pq.read_table(history, columns=["run_id"]).column("run_id").to_pylist()
 
 
 def comparison_rows(history: pd.DataFrame, run_id: str) -> tuple[dict, dict | None, dict | None]:

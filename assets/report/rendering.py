@@ -30,6 +30,12 @@ TEMPLATES.tests["chart"] = lambda block: isinstance(block, Chart)
 TEMPLATES.tests["details"] = lambda block: isinstance(block, Details)
 
 PAGE = "morning_report.html"
+# Spark's CSV written as DuckDB writes it: a header, quotes doubled inside quoted values (not
+# backslash-escaped), timestamps as `2025-01-31 09:30:00`, nulls as empty fields.
+SPARK_CSV = {
+    "header": "true", "escape": '"', "timestampFormat": "yyyy-MM-dd HH:mm:ss",
+    "timestampNTZFormat": "yyyy-MM-dd HH:mm:ss", "dateFormat": "yyyy-MM-dd", "encoding": "UTF-8",
+}
 ACTIONS = "actions"
 DATA_DICTIONARY = "data_dictionary.html"
 
@@ -75,7 +81,8 @@ def write_report_files(
 
 def write_action_lists(conn: duckdb.DuckDBPyConnection, target: Path, actions: list[str]) -> dict[str, Path]:
     """One CSV and one Parquet file per action, written into a fresh folder that then replaces the
-    old one, so a list whose action has no customers tonight does not linger from an earlier night."""
+    old one, so a list whose action has no customers tonight does not linger from an earlier night.
+    On Spark each file is written on the cluster, as DuckDB writes it (see spark_csv_options)."""
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -86,11 +93,18 @@ def write_action_lists(conn: duckdb.DuckDBPyConnection, target: Path, actions: l
             "select * from action_list where action = $action "
             "order by contact_on, expected_value desc nulls last, customer_id"
         )
-        conn.execute(f"copy ({select}) to $path (format csv, header)", {"action": action, "path": str(partial / f"{stem}.csv")})
-        conn.execute(
-            f"copy ({select}) to $path (format parquet, compression zstd)",
-            {"action": action, "path": str(partial / f"{stem}.parquet")},
-        )
+        if isinstance(conn, duckdb.DuckDBPyConnection):
+            conn.execute(f"copy ({select}) to $path (format csv, header)", {"action": action, "path": str(partial / f"{stem}.csv")})
+            conn.execute(
+                f"copy ({select}) to $path (format parquet, compression zstd)",
+                {"action": action, "path": str(partial / f"{stem}.parquet")},
+            )
+        else:
+            from common.spark import without_time_zone
+
+            frame = conn.execute(select, {"action": action}).frame
+            conn.write_file(frame, partial / f"{stem}.csv", "csv", SPARK_CSV)
+            conn.write_file(without_time_zone(frame), partial / f"{stem}.parquet", "parquet", {"compression": "zstd"})
         written[action] = target / f"{stem}.csv"
     retired = target.with_name(f".{target.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
