@@ -149,7 +149,8 @@ def spark_night(spark_warehouse, tmp_path_factory) -> tuple[Path, dict]:
     """The Spark warehouse published as a night: its folder and manifest."""
     from assets.publish.publishing import NIGHTS, publish_exports
 
-    exports = tmp_path_factory.mktemp("spark-exports")
+    # a quote in the path: it reaches the views snapshot's SQL only as a literal
+    exports = tmp_path_factory.mktemp("spark-exports") / "o'brien's exports; drop view customer_rfm"
     manifest = publish_exports(spark_warehouse, exports, run_id="spark-run", as_of=None)
     return exports / NIGHTS / manifest["night"], manifest
 
