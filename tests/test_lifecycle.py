@@ -112,6 +112,33 @@ def test_the_reactivated_customer_moves_from_lapsed_to_reactivated(base):
     assert moved == [(1,)]
 
 
+def month_end_stages(spends: dict[str, float], vip_top_share: float) -> dict[str, str]:
+    """Stages on 2024-06-30 of buyers who each bought twice early in 2024 for the given total spend,
+    beside a big spender who lapsed in 2022."""
+    lines = [
+        {"order_id": f"{customer}-{day}", "customer_id": customer, "day": day, "amount": spend / 2}
+        for customer, spend in spends.items()
+        for day in ("2024-01-02", "2024-02-01")
+    ] + [{"order_id": f"lapsed-{day}", "customer_id": "lapsed_big_spender", "day": day, "amount": 1_000.0}
+         for day in ("2022-01-03", "2022-02-01")]
+    conn = purchase_log(lines, AS_OF)
+    build(conn, "customer_purchase_days", "lifecycle_history", lifecycle=LifecycleSettings(vip_top_share=vip_top_share))
+    return dict(conn.execute("select customer_id, stage from lifecycle_history where snapshot_date = '2024-06-30'").fetchall())
+
+
+def test_the_vips_of_a_month_end_are_its_top_spenders_within_lapsed_days_ties_sharing_the_lower_rank():
+    # Share of the buyers within lapsed_days spending at least as much: 0.2, 0.6, 0.6, 1.0, 1.0. The
+    # two 50s tie across the top 40% and share the lower rank.
+    ties = month_end_stages({"spends_100": 100, "spends_50_a": 50, "spends_50_b": 50, "spends_10_a": 10,
+                             "spends_10_b": 10}, vip_top_share=0.4)
+    assert ties == {"spends_100": "vip", "spends_50_a": "active", "spends_50_b": "active", "spends_10_a": "active",
+                    "spends_10_b": "active", "lapsed_big_spender": "lapsed"}
+    # 100 is exactly the top quarter of the four buyers within lapsed_days: the lapsed spender is not one of them.
+    edge = month_end_stages({"spends_100": 100, "spends_50": 50, "spends_20": 20, "spends_10": 10}, vip_top_share=0.25)
+    assert edge == {"spends_100": "vip", "spends_50": "active", "spends_20": "active", "spends_10": "active",
+                    "lapsed_big_spender": "lapsed"}
+
+
 def test_transition_counts_from_each_stage_add_up_to_that_stage_at_the_previous_month_end(base):
     mismatches = base.execute(
         """
