@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -171,7 +172,7 @@ class SparkConnection:
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         """A small pandas frame (model output, a lookup) as a temp view; Spark broadcasts it in joins."""
-        self.spark.createDataFrame(frame if len(frame.columns) else pd.DataFrame()).createOrReplaceTempView(name)
+        self.from_pandas(frame).createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
@@ -231,8 +232,17 @@ class SparkConnection:
         (statement,) = self.translate(select)
         self.spark.sql(f"create or replace {'temporary ' if temporary else ''}view {quote(view)} as\n{statement}")
 
+    def from_pandas(self, frame: pd.DataFrame):
+        """A pandas frame as a Spark DataFrame. Spark infers each column's type from its values; a
+        column with none (no rows, or nothing but nulls: no survey, a model not fitted) is typed from
+        its pandas type, text when that says nothing (DuckDB types such a column NULL)."""
+        if len(frame.columns) and (frame.empty or frame.isna().all().any()):
+            schema = ", ".join(f"{quote(str(name))} {spark_type(frame[name])}" for name in frame.columns)
+            return self.spark.createDataFrame(frame.astype(object).where(frame.notna(), None), schema=schema)
+        return self.spark.createDataFrame(frame if len(frame.columns) else pd.DataFrame())
+
     def create_table_from_frame(self, table: str, frame: pd.DataFrame, temporary: bool = False) -> int:
-        data = self.spark.createDataFrame(frame)
+        data = self.from_pandas(frame)
         if temporary:
             data.createOrReplaceTempView(table)
             self.spark.catalog.cacheTable(table)
@@ -309,6 +319,19 @@ def without_time_zone(frame):
         if isinstance(field.dataType, TimestampType) else F.col(quote(field.name))
         for field in frame.schema.fields
     ])
+
+
+# Spark types of pandas columns, by the pandas dtype's kind
+PANDAS_KINDS = {"f": "double", "i": "bigint", "u": "bigint", "b": "boolean", "M": "timestamp"}
+PYTHON_TYPES = {bool: "boolean", int: "bigint", float: "double", str: "string", date: "date", datetime: "timestamp"}
+
+
+def spark_type(column: pd.Series) -> str:
+    """The Spark type of a pandas column: from its dtype, else from its first value, else text."""
+    if column.dtype.kind in PANDAS_KINDS:
+        return PANDAS_KINDS[column.dtype.kind]
+    values = column.dropna()
+    return PYTHON_TYPES.get(type(values.iloc[0]), "string") if len(values) else "string"
 
 
 def bound(statement: str, params):
