@@ -279,6 +279,25 @@ def test_the_action_lists_hold_every_row_of_next_best_action_exactly_once(tmp_pa
     assert frames["prospect_nurture"]["email"].isna().all()  # a prospect missing from the customers file keeps its row
 
 
+def test_a_long_action_list_is_in_contact_order_most_valuable_first_in_both_files(tmp_path):
+    # more rows than DuckDB's row groups and vectors, so threads could reorder what is not kept in order
+    conn = duckdb.connect()
+    conn.execute(
+        "create table next_best_action as select 'C' || lpad(i::varchar, 7, '0') as customer_id, 'active' as stage, "
+        "'reminder_email' as action, 'due' as action_reason, null as cross_sell_category, "
+        "date '2026-01-01' + (hash(i) % 30)::int as contact_on, (hash(i + 1) % 1000) / 10 as expected_value, "
+        "'12-month CLV' as expected_value_basis, null as survey_segment from range(300000) t(i)"
+    )
+    conn.execute("create table customers (customer_id varchar)")
+    define_action_list(conn, [])
+    written = write_action_lists(conn, tmp_path / "actions", ["reminder_email"])["reminder_email"]
+    expected = [customer for (customer,) in conn.execute(
+        "select customer_id from next_best_action order by contact_on, round(expected_value, 2) desc, customer_id"
+    ).fetchall()]
+    assert pd.read_csv(written)["customer_id"].tolist() == expected
+    assert pd.read_parquet(written.with_suffix(".parquet"))["customer_id"].tolist() == expected
+
+
 def test_a_list_whose_action_has_nobody_tonight_does_not_linger(tmp_path):
     conn = action_warehouse()
     define_action_list(conn, [])

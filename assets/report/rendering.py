@@ -94,10 +94,11 @@ def write_action_lists(conn: duckdb.DuckDBPyConnection, target: Path, actions: l
             "order by contact_on, expected_value desc nulls last, customer_id"
         )
         if isinstance(conn, duckdb.DuckDBPyConnection):
-            conn.execute(f"copy ({select}) to $path (format csv, header)", {"action": action, "path": str(partial / f"{stem}.csv")})
+            # sorted once for both files: a scan keeps the order rows were inserted in
+            conn.execute(f"create or replace temp table one_action_list as {select}", {"action": action})
+            conn.execute("copy one_action_list to $path (format csv, header)", {"path": str(partial / f"{stem}.csv")})
             conn.execute(
-                f"copy ({select}) to $path (format parquet, compression zstd)",
-                {"action": action, "path": str(partial / f"{stem}.parquet")},
+                "copy one_action_list to $path (format parquet, compression zstd)", {"path": str(partial / f"{stem}.parquet")}
             )
         else:
             from common.spark import without_time_zone
@@ -106,6 +107,8 @@ def write_action_lists(conn: duckdb.DuckDBPyConnection, target: Path, actions: l
             conn.write_file(frame, partial / f"{stem}.csv", "csv", SPARK_CSV)
             conn.write_file(without_time_zone(frame), partial / f"{stem}.parquet", "parquet", {"compression": "zstd"})
         written[action] = target / f"{stem}.csv"
+    if isinstance(conn, duckdb.DuckDBPyConnection):
+        conn.execute("drop table if exists one_action_list")
     retired = target.with_name(f".{target.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
     if target.exists():
