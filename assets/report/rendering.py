@@ -13,6 +13,7 @@ import duckdb
 import jinja2
 import pandas as pd
 
+from assets.publish.publishing import PARQUET_COMPRESSION
 from assets.report.building import Chart, Details, Report, action_file_stem
 from common.charts import data_uri
 from common.labels import day, text
@@ -98,7 +99,7 @@ def write_action_lists(conn: duckdb.DuckDBPyConnection, target: Path, actions: l
             conn.execute(f"create or replace temp table one_action_list as {select}", {"action": action})
             conn.execute("copy one_action_list to $path (format csv, header)", {"path": str(partial / f"{stem}.csv")})
             conn.execute(
-                "copy one_action_list to $path (format parquet, compression zstd)", {"path": str(partial / f"{stem}.parquet")}
+                f"copy one_action_list to $path (format parquet, {PARQUET_COMPRESSION})", {"path": str(partial / f"{stem}.parquet")}
             )
         else:
             from common.spark import without_time_zone
