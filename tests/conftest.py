@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import socket
 import urllib.request
 from pathlib import Path
@@ -125,3 +126,44 @@ def spark(tmp_path_factory):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory):
+    """A standalone Spark cluster on loopback, started with the scripts that ship in pyspark: one
+    master, two workers of one core each. Its master URL; stopped afterwards."""
+    import pyspark
+
+    if java_missing():
+        pytest.skip(java_missing())
+    tmp_path = tmp_path_factory.mktemp("spark-cluster")
+    spark_home = Path(pyspark.__file__).parent
+    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(tmp_path)}
+    port, ui_port = free_port(), free_port()
+    spark_class = str(spark_home / "bin" / "spark-class")
+    started = []
+
+    def start(name: str, *arguments: str) -> None:
+        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (open while the process runs)
+        started.append(subprocess.Popen([spark_class, *arguments], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port))
+    master = f"spark://127.0.0.1:{port}"
+    for number in (1, 2):
+        start(f"worker{number}", "org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1", "--cores", "1",
+              "--memory", "1g", "--webui-port", str(free_port()), "--work-dir", str(tmp_path / f"work{number}"))
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as response:
+                    if json.load(response).get("aliveworkers") == 2:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "master.log").read_text()[-2000:]
+            time.sleep(1)
+        yield master
+    finally:
+        for process in reversed(started):
+            stop_process_group(process, grace_seconds=30)
