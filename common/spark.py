@@ -232,17 +232,22 @@ class SparkConnection:
         (statement,) = self.translate(select)
         self.spark.sql(f"create or replace {'temporary ' if temporary else ''}view {quote(view)} as\n{statement}")
 
-    def from_pandas(self, frame: pd.DataFrame):
+    def from_pandas(self, frame: pd.DataFrame, table: str | None = None):
         """A pandas frame as a Spark DataFrame. Spark infers each column's type from its values; a
-        column with none (no rows, or nothing but nulls: no survey, a model not fitted) is typed from
-        its pandas type, text when that says nothing (DuckDB types such a column NULL)."""
+        column with none (no rows, or nothing but nulls: no survey, a model not fitted) takes the type
+        the contract of `table` declares (DuckDB's NULL type works as any), else its pandas type,
+        else text."""
         if len(frame.columns) and (frame.empty or frame.isna().all().any()):
-            schema = ", ".join(f"{quote(str(name))} {spark_type(frame[name])}" for name in frame.columns)
+            declared = declared_types(table) if table else {}
+            schema = ", ".join(
+                f"{quote(str(name))} {declared.get(name) if frame[name].isna().all() and name in declared else spark_type(frame[name])}"
+                for name in frame.columns
+            )
             return self.spark.createDataFrame(frame.astype(object).where(frame.notna(), None), schema=schema)
         return self.spark.createDataFrame(frame if len(frame.columns) else pd.DataFrame())
 
     def create_table_from_frame(self, table: str, frame: pd.DataFrame, temporary: bool = False) -> int:
-        data = self.from_pandas(frame)
+        data = self.from_pandas(frame, table)
         if temporary:
             data.createOrReplaceTempView(table)
             self.spark.catalog.cacheTable(table)
@@ -324,6 +329,19 @@ def without_time_zone(frame):
 # Spark types of pandas columns, by the pandas dtype's kind
 PANDAS_KINDS = {"f": "double", "i": "bigint", "u": "bigint", "b": "boolean", "M": "timestamp"}
 PYTHON_TYPES = {bool: "boolean", int: "bigint", float: "double", str: "string", date: "date", datetime: "timestamp"}
+
+
+def declared_types(table: str) -> dict[str, str]:
+    """The Spark types of the columns a table's contract declares (DuckDB types, translated)."""
+    from common.contracts import load_contracts  # imports Dagster: only when a frame needs it
+
+    declared = load_contracts().get(table)
+    if declared is None:
+        return {}
+    return {
+        column.name: exp.DataType.build(column.type, dialect="duckdb").sql(dialect="spark")
+        for column in declared.columns if not column.is_pattern
+    }
 
 
 def spark_type(column: pd.Series) -> str:
