@@ -83,7 +83,7 @@ def write_report_files(
 def write_action_lists(conn: duckdb.DuckDBPyConnection, target: Path, actions: list[str]) -> dict[str, Path]:
     """One CSV and one Parquet file per action, written into a fresh folder that then replaces the
     old one, so a list whose action has no customers tonight does not linger from an earlier night.
-    On Spark each file is written on the cluster, as DuckDB writes it (see spark_csv_options)."""
+    On Spark each file is written on the cluster, as DuckDB writes it (see SPARK_CSV)."""
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
