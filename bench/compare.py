@@ -156,7 +156,7 @@ def compare_table(
         return
     compared = [(column, data_type) for column, data_type in old_columns if column not in RUN_CLOCK_COLUMNS]
     expressions = [
-        f"type_family({quote(column)}) as {quote(column)}" if across_engines and column in TYPE_NAME_COLUMNS else quote(column)
+        type_name(table, column) if across_engines and column in TYPE_NAME_COLUMNS else quote(column)
         for column, _ in compared
     ]
     only_old, only_new = rows_only_on_each_side(conn, table, expressions)
@@ -189,11 +189,23 @@ def rows_only_on_each_side(conn: duckdb.DuckDBPyConnection, table: str, expressi
     selected = ", ".join(expressions)
     return tuple(
         conn.execute(
-            f"select count(*) from (select {selected} from {a}.{quote(table)} "
-            f"except all select {selected} from {b}.{quote(table)})"
+            f"select count(*) from (select {selected.replace('{other}', b)} from {a}.{quote(table)} as this "
+            f"except all select {selected.replace('{other}', a)} from {b}.{quote(table)} as this)"
         ).fetchone()[0]
         for a, b in (("old", "new"), ("new", "old"))
     )
+
+
+def type_name(table: str, column: str) -> str:
+    """A column of type names (the data dictionary's, keyed by table_name and column_name) up to the
+    engines' names. Where either side gave a column no type (DuckDB's NULL type: it holds nothing but
+    nulls) the row's type matches any: written `any` on both sides. Formatted once per side ({other})."""
+    name = quote(column)
+    other = (
+        f"(select that.{name} from {{other}}.{quote(table)} as that "
+        "where that.table_name = this.table_name and that.column_name = this.column_name)"
+    )
+    return f"""case when {name} = '"NULL"' or {other} = '"NULL"' then 'any' else type_family({name}) end as {name}"""
 
 
 def significant(column: str, digits: int = SIGNIFICANT_DIGITS) -> str:
