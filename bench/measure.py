@@ -17,6 +17,7 @@ import duckdb
 
 MEMORY_LIMIT = os.environ.get("LIFECYCLE_DUCKDB_MEMORY", "1GB")
 LOAD_MEMORY_LIMIT = os.environ.get("LIFECYCLE_DUCKDB_LOAD_MEMORY", "1500MB")
+SPARK_DRIVER_MEMORY = "4g"
 
 
 def duckdb_read_csv(config: Path, home: Path, csv: Path) -> dict:
@@ -156,6 +157,33 @@ def project_whole_graph(config: Path, home: Path, csv: Path) -> dict:
     return materialize_selection(config, home, "*")
 
 
+def spark_whole_graph(config: Path, home: Path, csv: Path) -> dict:
+    """The whole graph on `engine: spark`, local[*]: the same steps as project_whole_graph on a
+    Spark session started first (its start-up timed apart) and used by the run. The peak memory
+    measured around the process is Python's; the JVM's own peak (VmHWM) is reported beside it."""
+    from common.config import load_settings
+    from common.resources import warehouse_path
+    from common.spark import spark_session
+
+    os.environ["LIFECYCLE_ENGINE"] = "spark"
+    os.environ.setdefault("LIFECYCLE_SPARK_MASTER", "local[*]")
+    settings = load_settings(config)
+    # local mode runs the executors in the driver's JVM: it gets the memory DuckDB may use and more
+    conf = {"spark.driver.memory": SPARK_DRIVER_MEMORY, **settings.spark.conf}
+    started = time.perf_counter()
+    spark = spark_session(settings.spark.model_copy(update={"conf": conf}), warehouse_path(home).parent / "spark")
+    spark.sparkContext.setLogLevel("ERROR")
+    session_seconds = time.perf_counter() - started
+    try:
+        measured = materialize_selection(config, home, "*")
+        jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+        status = Path(f"/proc/{jvm}/status").read_text()
+        jvm_peak_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
+    finally:
+        spark.stop()
+    return {**measured, "session_seconds": session_seconds, "master": settings.spark.master, "jvm_peak_mb": jvm_peak_mb}
+
+
 def duckdb_customer_group_by(config: Path, home: Path, csv: Path) -> dict:
     """The floor for RFM+CLV: one DuckDB group-by per customer over the same purchase file, stored
     as a table like the project stores its results."""
@@ -211,7 +239,8 @@ CONTENDERS = {
     function.__name__: function
     for function in (
         duckdb_read_csv, pandas_read_csv, project_ingest, project_customer_value, project_clv_backtest, project_model_fits,
-        project_chain_labels, project_chains, project_whole_graph, duckdb_customer_group_by, duckdb_purchases_pass,
+        project_chain_labels, project_chains, project_whole_graph, spark_whole_graph, duckdb_customer_group_by,
+        duckdb_purchases_pass,
         pandas_lifetimes,
     )
 }
