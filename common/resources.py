@@ -159,10 +159,6 @@ class Warehouse(DuckDBResource):
     _spark: SparkConnection | None = PrivateAttr(default=None)
     _stop_spark: bool = PrivateAttr(default=False)
 
-    @property
-    def engine(self) -> str:
-        return "duckdb" if self._spark is None else "spark"
-
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         for setting, value in ((MEMORY_SETTING, self.memory_limit), (LOAD_MEMORY_SETTING, self.load_memory_limit)):
             if parse_memory_limit(value) is None:
