@@ -167,6 +167,13 @@ class Warehouse(DuckDBResource):
             settings = load_settings(self.config_path)
         except ConfigError as error:
             raise config_failure(str(error)) from None
+        if settings.engine == "spark" and settings.spark.remote:
+            raise config_failure(
+                f"{settings.config_path}: 'spark.remote' ({settings.spark.remote}): the nightly graph does not run over "
+                "Spark Connect yet (the earlier runs' tables are found, and the published files moved into place, "
+                "through the driver's JVM, which a Connect client does not have); give 'spark.master' instead, "
+                "e.g. spark://host:7077, or submit the run with spark-submit"
+            )
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         self._writer_lock = WriterLock(Path(self.database).parent / "writer.lock")
         self._writer_lock.acquire(context.run_id, context.log)

@@ -69,6 +69,15 @@ def test_the_environment_chooses_the_engine_and_the_cluster(tmp_path, monkeypatc
     assert (settings.engine, settings.spark.master, settings.spark.remote) == ("spark", "spark://127.0.0.1:7077", None)
 
 
+def test_a_run_over_spark_connect_stops_at_start_saying_to_give_a_master_before_writing_anything(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFECYCLE_ENGINE", "spark")
+    monkeypatch.setenv("LIFECYCLE_SPARK_REMOTE", "sc://gateway:15002")
+    home = tmp_path / "home"
+    with pytest.raises(Exception, match=r"'spark.remote' \(sc://gateway:15002\): the nightly graph does not run over Spark Connect yet.*give 'spark.master' instead"):
+        materialize(REPO / "lifecycle.yaml", home, selection="analysis_scope")
+    assert not (home / "warehouse").exists() and not (home / "exports").exists()
+
+
 # --- translation -------------------------------------------------------------------------------
 
 # DuckDB expressions whose Spark translation must mean the same: each is evaluated on both engines
