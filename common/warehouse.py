@@ -153,13 +153,7 @@ def table_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
 
 def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """The column names of a table in the warehouse's main schema, in order."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return [name for name, _ in conn.columns(table)]
-    return [name for (name,) in conn.execute(
-        "select column_name from duckdb_columns() where table_name = ? "
-        "and database_name = current_database() order by column_index",
-        [table],
-    ).fetchall()]
+    return list(column_types(conn, table))
 
 
 def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
