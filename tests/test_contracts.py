@@ -2,13 +2,14 @@
 checks on every published table, and the documentation analysts find inside the data."""
 
 from dataclasses import replace
+from datetime import datetime
 
 import dagster as dg
 import duckdb
 import pytest
 from dagster._core.execution.api import create_execution_plan
 
-from assets.ingest.checks import Expectation, trustworthy, validate_table
+from assets.ingest.checks import Expectation, plausible, trustworthy, validate_table
 from common.contracts import (
     ASSETS,
     README,
@@ -137,6 +138,29 @@ def test_a_key_repeated_across_a_million_rows_is_caught(customers_with_a_repeate
     assert "C10" in result.metadata["examples"].value
     # the row-level expectations still pass, batch by batch: they never judged uniqueness
     assert validate_table(customers_with_a_repeated_id, "customers", trustworthy("customers"))["unexpected"].sum() == 0
+
+
+def test_implausible_dates_and_prices_are_counted_in_every_batch_and_shown_as_dates():
+    """1.5M purchase lines (two batches), three dated outside 1990..today (one in 1500, beyond what
+    nanosecond datetimes hold, one a day after the run), one with a negative price, one without a
+    timestamp: each expectation counts its rows, and the examples read as the dates they are."""
+    conn = duckdb.connect()
+    conn.execute(
+        "create table purchases as select 'C' || range as customer_id, "
+        "case range when 5 then date '1500-03-01' when 1200000 then date '1989-12-31' "
+        "when 1400000 then date '2026-11-30' else date '2024-01-01' + (range % 700)::int end as order_date, "
+        "case when range = 7 then null else timestamp '2024-01-01 10:00:00' end as order_ts, "
+        "case when range = 9 then -1.5 else 2.25 end::decimal(18,4) as unit_price, "
+        "0::decimal(18,4) as discount, 2.25::decimal(18,4) as amount, false as is_return from range(1500000)"
+    )
+    plausible_now = validate_table(conn, "purchases", plausible("purchases", datetime(2026, 11, 29, 12)))
+    assert plausible_now.set_index("column")["unexpected"].to_dict() == {"order_date": 3, "unit_price": 1, "discount": 0}
+    assert plausible_now.set_index("column").loc["order_date", "examples"] == "1500-03-01, 1989-12-31, 2026-11-30"
+    assert plausible_now.set_index("column").loc["unit_price", "examples"] == "-1.5"
+    trusted = validate_table(conn, "purchases", trustworthy("purchases"))
+    assert trusted.set_index("column")["unexpected"].to_dict() == {
+        "(table)": 0, "customer_id": 0, "order_ts": 1, "amount": 0, "is_return": 0,
+    }
 
 
 def test_a_missing_key_is_caught_and_a_nullable_key_part_is_allowed():
