@@ -62,8 +62,9 @@ def clv_model(lifecycle_config: LifecycleConfig, warehouse: Warehouse) -> dg.Mat
             "customers": fit.purchases.customers, "repeat_buyers": fit.purchases.repeat_buyers,
         }
         if fit.usable:
-            max_t = conn.execute("select max(T) from clv_summary").fetchone()[0]
-            max_frequency = int(conn.execute("select quantile_disc(frequency, 0.99) from clv_summary").fetchone()[0])
+            # one pass over the model input for both chart bounds
+            max_t, max_frequency = conn.execute("select max(T), quantile_disc(frequency, 0.99) from clv_summary").fetchone()
+            max_frequency = int(max_frequency)
             metadata |= {
                 "parameters": table(stored[[column for column in MODEL_COLUMNS if stored[column].notna().any()]]),
                 "distinct_rows_fitted": fit.purchases.distinct_rows,

@@ -7,8 +7,9 @@ clv as (
     select greatest(clv_12m::double, 0) as clv_12m from main.customer_clv where clv_12m is not null
 ),
 
+-- both cuts from one quantile aggregate (one copy of the values, one pass), the median as its 0.5 cut
 bounds as (
-    select quantile_cont(clv_12m, 0.99) as top, median(clv_12m) as median_clv from clv
+    select cuts[1] as top, cuts[2] as median_clv from (select quantile_cont(clv_12m, [0.99, 0.5]) as cuts from clv)
 ),
 
 raw_step as (
