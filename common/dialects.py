@@ -218,6 +218,18 @@ def ordered_sum(node: exp.Expression) -> exp.Expression:
     ))
 
 
+def unordered_row_number(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `row_number() over ()`, a numbering in no order, used as a key (chain_breakers' day
+    id): Spark numbers rows only in an order, which would sort the whole table on one task, so
+    there it is `monotonically_increasing_id()`, unique but not consecutive."""
+    if (
+        isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber)
+        and not node.args.get("partition_by") and node.args.get("order") is None and node.args.get("alias") is None
+    ):
+        return exp.Anonymous(this="monotonically_increasing_id", expressions=[])
+    return node
+
+
 def strptime_as_to_timestamp(node: exp.Expression) -> exp.Expression:
     """DuckDB's `try_strptime(text, format)` is Spark's `try_to_timestamp(text, format)`; the format
     must then be a Java pattern (the Spark loader converts a configured strptime format)."""
@@ -233,7 +245,7 @@ def session_variables(node: exp.Expression) -> exp.Expression:
     return node
 
 
-TRANSFORMS = (strptime_as_to_timestamp, inline_named_windows, session_variables, ordered_list, ordered_sum, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
+TRANSFORMS = (strptime_as_to_timestamp, inline_named_windows, unordered_row_number, session_variables, ordered_list, ordered_sum, negative_list_index, any_value_ignoring_nulls, quantile_within_group, date_difference, float_division, double_average, windows_in_parentheses, format_placeholders)
 
 
 # --- DuckDB macros: expanded where they are used --------------------------------------------

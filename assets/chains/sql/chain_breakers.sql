@@ -4,49 +4,59 @@
 -- $min_support decided purchase days, or not significant at 5%, are kept but not flagged.
 with
 
+-- Each decided day gets a number: the lines are joined to their day once, and from then on a day
+-- is one integer, which groups far faster than (customer_id, purchase_date). A numbering without an
+-- order is an arbitrary key (Spark has no row_number without one: common/dialects.py).
 decided as (
-    select customer_id, purchase_date, chain_label = 'ended' as is_ended
+    select
+        customer_id,
+        purchase_date,
+        chain_label = 'ended' as is_ended,
+        row_number() over () as day_id
     from main.purchase_chains
     where chain_label in ('continued', 'ended')
 ),
 
 decided_lines as (
     select
-        lines.customer_id,
-        lines.order_date as purchase_date,
+        decided.day_id,
+        decided.is_ended,
         lines.category,
         lines.product_id,
         lines.channel,
-        case when lines.is_discounted then 'discounted' else 'full price' end as discount,
-        decided.is_ended
+        coalesce(lines.is_discounted, false) as is_discounted
     from main.purchase_lines as lines
     join decided on decided.customer_id = lines.customer_id and decided.purchase_date = lines.order_date
     where not lines.is_return
 ),
 
--- Each value counts once per purchase day, however many lines carry it; one scan, four groupings.
+-- Each value counts once per purchase day, however many lines carry it: one narrow grouping per
+-- dimension over the joined lines, a missing value dropped before it is grouped.
 day_attributes as (
-    select
-        case
-            when grouping(category) = 0 then 'category'
-            when grouping(product_id) = 0 then 'product'
-            when grouping(channel) = 0 then 'channel'
-            else 'discount'
-        end as dimension,
-        coalesce(category, product_id, channel, discount) as value,
-        any_value(is_ended) as is_ended
+    select 'category' as dimension, category as value, is_ended
     from decided_lines
-    group by grouping sets (
-        (customer_id, purchase_date, category),
-        (customer_id, purchase_date, product_id),
-        (customer_id, purchase_date, channel),
-        (customer_id, purchase_date, discount)
-    )
+    where category is not null
+    group by day_id, is_ended, category
+    union all
+    select 'product', product_id, is_ended
+    from decided_lines
+    where product_id is not null
+    group by day_id, is_ended, product_id
+    union all
+    select 'channel', channel, is_ended
+    from decided_lines
+    where channel is not null
+    group by day_id, is_ended, channel
+    union all
+    select 'discount', case when is_discounted then 'discounted' else 'full price' end, is_ended
+    from decided_lines
+    group by day_id, is_ended, is_discounted
 ),
 
 base as (
-    select avg(is_ended::double) as base_end_rate
-    from decided
+    select avg((chain_label = 'ended')::double) as base_end_rate
+    from main.purchase_chains
+    where chain_label in ('continued', 'ended')
 ),
 
 counted as (
@@ -57,7 +67,6 @@ counted as (
         count(*) filter (where is_ended) as ended,
         count(*) filter (where not is_ended) as continued
     from day_attributes
-    where value is not null
     group by dimension, value
 ),
 

@@ -1,5 +1,11 @@
 -- Per customer: how many chains, how long, how often a purchase was followed within the window,
 -- and where the latest chain stands. Open purchases count neither as continued nor as ended.
+-- One grouping over four plain maxima and a count: the rest follows from how purchase_chains labels
+-- the days (assets/chains/sql/purchase_chains.sql), so no label is compared row by row:
+-- - every day of a chain but its last is continued, so continued days = days - chains;
+-- - a chain's last day is ended, except the customer's last day, which is open while its window
+--   reaches past as_of (any earlier chain was followed by a purchase on or before as_of, more than
+--   the window later): the latest chain is open exactly when the last purchase day is that recent.
 with
 
 purchase_chains as (
@@ -15,25 +21,28 @@ per_customer as (
         customer_id,
         max(chain_number) as n_chains,
         count(*) as n_purchase_days,
-        count(*) filter (where chain_label = 'continued') as n_continued,
-        count(*) filter (where chain_label = 'ended') as n_ended,
         max(chain_length) as max_chain_length,
-        arg_max(chain_label, purchase_date) as latest_label,
         max(chain_end_date) as latest_chain_end_date
     from purchase_chains
     group by customer_id
+),
+
+latest as (
+    select
+        per_customer.*,
+        latest_chain_end_date + $window_days::integer > (select as_of from scope) as has_open_chain
+    from per_customer
 )
 
 select
     customer_id,
     n_chains,
     n_purchase_days,
-    n_continued,
-    n_ended,
+    n_purchase_days - n_chains as n_continued,
+    (n_chains - has_open_chain::integer)::bigint as n_ended,
     n_purchase_days / n_chains as mean_chain_length,
     max_chain_length,
-    n_continued / nullif(n_continued + n_ended, 0) as share_continued,
-    case when latest_label = 'ended' then (select as_of from scope) - latest_chain_end_date end
-        as days_since_chain_end,
-    latest_label = 'open' as has_open_chain
-from per_customer
+    (n_purchase_days - n_chains) / nullif(n_purchase_days - has_open_chain::integer, 0) as share_continued,
+    case when not has_open_chain then (select as_of from scope) - latest_chain_end_date end as days_since_chain_end,
+    has_open_chain
+from latest

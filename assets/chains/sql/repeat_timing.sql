@@ -12,12 +12,13 @@ day_categories as (
     where not is_return and category is not null
 ),
 
+-- A customer's first purchase day is the first day of the first chain: no window needed to find it.
 intervals as (
     select
         customer_id,
         purchase_date,
         days_to_next,
-        row_number() over (partition by customer_id order by purchase_date) = 1 as is_first_purchase
+        chain_number = 1 and chain_position = 1 as is_first_purchase
     from purchase_chains
 ),
 
