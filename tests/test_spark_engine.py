@@ -117,6 +117,17 @@ def test_duckdb_sql_means_the_same_on_spark(spark, expression):
     assert_equal_values(expected, actual)
 
 
+def test_a_numbering_in_no_order_gives_every_row_a_key_of_its_own_on_both_engines(spark):
+    """`row_number() over ()` (chain_breakers' day id): Spark numbers rows only in an order, so there
+    it is monotonically_increasing_id(), unique as well."""
+    from common.spark import SparkConnection
+
+    query = f"select count(distinct row_key) = count(*) and count(*) = 5 from (select row_number() over () as row_key from ({SAMPLE_ROWS}))"
+    with duckdb.connect() as duck:
+        assert duck.execute(query).fetchone()[0] is True
+    assert SparkConnection(spark).execute(query).fetchone()[0] is True
+
+
 def test_a_duckdb_macro_is_expanded_where_it_is_used(spark):
     from common.spark import SparkConnection
 
