@@ -13,6 +13,7 @@ table's contract (common/contracts.py). GX is imported only when a check runs (i
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -161,7 +162,7 @@ def since_epoch(value, kind: str) -> int | None:
 
 def from_epoch(value, kind: str) -> object:
     """An example GX found in a `since_epoch` column, shown as the date or time it stands for."""
-    if kind not in SINCE_EPOCH or not isinstance(value, int | float) or value != value:
+    if kind not in SINCE_EPOCH or not isinstance(value, numbers.Real) or value != value:
         return value
     try:
         moment = EPOCH + timedelta(**{"days" if kind == "DATE" else "microseconds": int(value)})
