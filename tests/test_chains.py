@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from assets.chains.building import build_chain_tables
+from assets.chains.building import build_chain_table, build_chain_tables
 from common.config import ChainSettings
 from conftest import REPO, connect, materialize, requires_shared_data
 from fixtures import build, purchase_log
@@ -102,6 +102,28 @@ def test_customer_summary_counts_chains_and_leaves_open_purchases_out_of_the_con
     }
     assert summary["A"] == (2, 1.5, 2, pytest.approx(1 / 3), (AS_OF - date(2024, 1, 16)).days, False)
     assert summary["D"] == (1, 2.0, 2, 1.0, None, True)
+
+
+def test_customer_summary_follows_the_labels_purchase_chains_was_built_with():
+    conn = shop([
+        ("A", date(2024, 1, 1), "paint", False),
+        ("A", date(2024, 1, 8), "paint", False),
+        ("A", date(2024, 1, 16), "tools", False),
+        ("D", date(2024, 3, 20), "paint", False),
+        ("D", date(2024, 3, 27), "paint", False),
+        ("E", date(2024, 3, 10), "paint", False),
+    ])
+    # the summary rebuilt alone under a longer window still reads the labels the chains were built with
+    build_chain_table(conn, "customer_chain_summary", ChainSettings(window_days=30))
+    counted = conn.execute(
+        "select customer_id, count(*) filter (where chain_label = 'continued'), "
+        "count(*) filter (where chain_label = 'ended'), bool_or(chain_label = 'open') "
+        "from purchase_chains group by all order by 1"
+    ).fetchall()
+    summarized = conn.execute(
+        "select customer_id, n_continued, n_ended, has_open_chain from customer_chain_summary order by 1"
+    ).fetchall()
+    assert summarized == counted == [("A", 1, 2, False), ("D", 1, 0, True), ("E", 0, 1, False)]
 
 
 def test_a_category_that_always_ends_chains_is_flagged_as_a_breaker_and_its_opposite_as_a_keeper():
