@@ -167,19 +167,15 @@ class Warehouse(DuckDBResource):
             settings = load_settings(self.config_path)
         except ConfigError as error:
             raise config_failure(str(error)) from None
-        if settings.engine == "spark" and settings.spark.remote:
-            raise config_failure(
-                f"{settings.config_path}: 'spark.remote' ({settings.spark.remote}): the nightly graph does not run over "
-                "Spark Connect yet (the earlier runs' tables are found, and the published files moved into place, "
-                "through the driver's JVM, which a Connect client does not have); give 'spark.master' instead, "
-                "e.g. spark://host:7077, or submit the run with spark-submit"
-            )
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         self._writer_lock = WriterLock(Path(self.database).parent / "writer.lock")
         self._writer_lock.acquire(context.run_id, context.log)
         if settings.engine == "spark":
             try:
                 self._start_spark(settings, context)
+            except ConfigError as error:
+                self._writer_lock.release()
+                raise config_failure(f"{settings.config_path}: {error}") from None
             except BaseException:
                 self._writer_lock.release()
                 raise
@@ -195,13 +191,19 @@ class Warehouse(DuckDBResource):
     def _start_spark(self, settings: Settings, context: dg.InitResourceContext) -> None:
         """One Spark session for the whole run (the executor is in-process): the active one when the
         run is inside a Spark application (spark-submit, tests), which is then left running, else a
-        new one, stopped at teardown. The tables of earlier runs are registered from their folders."""
+        new one (on Spark Connect, this client's session on the server), stopped at teardown. The
+        tables of earlier runs are registered from their folders."""
         from pyspark.sql import SparkSession
 
         location = Path(settings.spark.warehouse_dir or Path(self.database).parent / "spark")
         self._stop_spark = SparkSession.getActiveSession() is None or settings.spark.remote is not None
         spark = spark_session(settings.spark, location)
-        registered = attach_warehouse(spark, location / f"{DATABASE}.db")
+        try:
+            registered = attach_warehouse(spark, location / f"{DATABASE}.db")
+        except BaseException:
+            if self._stop_spark:
+                spark.stop()
+            raise
         self._spark = SparkConnection(spark)
         where = settings.spark.remote or spark.sparkContext.master
         context.log.info(f"engine: spark on {where}, tables in {location / f'{DATABASE}.db'} "

@@ -14,12 +14,13 @@ import re
 import shutil
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from common.config import SparkSettings
+from common.config import ConfigError, SparkSettings
 from common.dialects import macro_definitions, spark_statements
 from common.warehouse import quote as quote_duckdb
 
@@ -31,33 +32,68 @@ _SET_VARIABLE = re.compile(r"^\s*set\s+variable\s+([A-Za-z_][A-Za-z0-9_]*)\s*=\s
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 
+# Settings of the session's SQL, which a session may change at any time (also over Spark Connect).
+SESSION_DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",
+    # small tables are many here: a few partitions per shuffle, Spark coalescing them further
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+}
+
+
 def spark_session(settings: SparkSettings, warehouse_dir: Path, app_name: str = "retail-lifecycle"):
     """The session for a run: the one already active in this process (tests, a notebook), else a new
-    one on the configured master or Spark Connect URL. Inside an application started by
-    spark-submit, the master and settings given to spark-submit stand (the config's `spark.conf`
-    is applied over them), so a cluster's usual submit command decides where the run goes."""
+    one on the configured master, or a Spark Connect session (`connect_session`). Inside an
+    application started by spark-submit, the master and settings given to spark-submit stand (the
+    config's `spark.conf` is applied over them), so a cluster's usual submit command decides where
+    the run goes."""
     from pyspark.sql import SparkSession
 
+    if settings.remote:
+        return connect_session(settings, app_name)
     active = SparkSession.getActiveSession()
-    if active is not None and settings.remote is None:
+    if active is not None:
         return active
     builder = SparkSession.builder.appName(app_name)
-    if settings.remote:
-        builder = builder.remote(settings.remote)
-    elif not submitted():
+    if not submitted():
         builder = builder.master(settings.master)
     defaults = {
         "spark.sql.warehouse.dir": str(warehouse_dir),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.sql.session.timeZone": "UTC",
-        # small tables are many here: a few partitions per shuffle, Spark coalescing them further
-        "spark.sql.shuffle.partitions": "8",
-        "spark.sql.adaptive.enabled": "true",
+        **SESSION_DEFAULTS,
     }
     for key, value in {**defaults, **{key: str(value) for key, value in settings.conf.items()}}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def connect_session(settings: SparkSettings, app_name: str = "retail-lifecycle"):
+    """A session on the Spark Connect server at `settings.remote`. The server was launched with its
+    own settings (memory, cores, the UI, its default warehouse folder: the tables' folder is given
+    when the database is created), so of `spark.conf` a client can only set what a session may
+    change. Each setting is set on its own; one the server refuses (a launch setting such as
+    spark.executor.memory) stops the run with a config error naming it, rather than being ignored
+    as pyspark's builder does. The connection is made here, so a server that cannot be reached
+    fails the run at start."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.remote(settings.remote).appName(app_name).getOrCreate()
+    refused = {}
+    for key, value in {**SESSION_DEFAULTS, **{key: str(value) for key, value in settings.conf.items()}}.items():
+        try:
+            spark.conf.set(key, value)
+        except AnalysisException as error:
+            refused[key] = error.getCondition() or str(error).splitlines()[0]
+    if refused:
+        spark.stop()
+        raise ConfigError(
+            f"'spark.conf': the Spark Connect server at {settings.remote} does not let a session set "
+            + ", ".join(f"{key} ({reason})" for key, reason in refused.items())
+            + "; give them where the server is started (start-connect-server.sh --conf KEY=VALUE) and remove them here"
+        )
+    return spark
 
 
 def attach_warehouse(spark, location: Path, database: str = DATABASE) -> list[str]:
@@ -67,24 +103,23 @@ def attach_warehouse(spark, location: Path, database: str = DATABASE) -> list[st
     see yesterday's tables, and loads by file hash need `load_audit` and the canonical tables. The
     folders are the catalog: nothing else to keep in step, no metastore to run or lock. Folders of
     a write that broke off (`<table>__new`, `<table>__rewrite`) are not tables. Returns the tables
-    registered."""
+    registered.
+
+    A Spark Connect server keeps its catalog for all its sessions: a database of that name it
+    already holds elsewhere (another warehouse's) stops the run rather than taking its tables."""
     spark.sql(f"create database if not exists {quote(database)} location :location", args={"location": str(location)})
     found = spark.sql(f"describe database {quote(database)}").where("info_name = 'Location'").first().info_value
-    jvm = spark.sparkContext._jvm
-    folder = jvm.org.apache.hadoop.fs.Path(found)
-    filesystem = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not filesystem.exists(folder):
-        return []
+    folder = local_path(unquote(found))  # a database's location is a URI, a table's a plain path
+    if connected(spark) and folder != Path(location).resolve():
+        raise ConfigError(
+            f"the Spark session's database '{database}' is at {folder}, not in this run's warehouse {location}: "
+            "a Spark Connect server holds one catalog for all its clients, so give each warehouse its own server"
+        )
     registered = []
-    for status in filesystem.listStatus(folder):
-        name = status.getPath().getName()
-        if not status.isDirectory() or name.startswith(("_", ".")) or name.endswith(UNFINISHED):
-            continue
+    for name, path in table_folders(spark, found):
         if spark.catalog.tableExists(f"{database}.{name}"):
             continue
-        if not any(part.getPath().getName().endswith(".parquet") for part in filesystem.listStatus(status.getPath())):
-            continue  # created but never written: the step that creates it does so again
-        spark.catalog.createTable(f"{quote(database)}.{quote(name)}", path=status.getPath().toString(), source="parquet")
+        spark.catalog.createTable(f"{quote(database)}.{quote(name)}", path=path, source="parquet")
         registered.append(name)
     return sorted(registered)
 
@@ -103,11 +138,80 @@ def drop_table(spark, table: str, database: str = DATABASE) -> None:
     location = spark.sql(f"describe table extended {name}").where("col_name = 'Location'").first()
     spark.sql(f"drop table {name}")
     if location is not None:
-        jvm = spark.sparkContext._jvm
-        folder = jvm.org.apache.hadoop.fs.Path(location.data_type)
-        filesystem = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        if filesystem.exists(folder):
-            filesystem.delete(folder, True)
+        remove_folder(spark, location.data_type)
+
+
+# --- the warehouse's folders ---------------------------------------------------------------------
+# On a local file system (file:, which is also where Spark Connect's contract puts the warehouse:
+# a folder the Dagster process and the cluster see at the same path) Python lists and removes the
+# folders, which works from a Spark Connect client as from a driver. Only another file system
+# (hdfs:, s3a:, ...) needs Hadoop's FileSystem, reached through the driver's JVM, which a Connect
+# client does not have.
+
+
+def table_folders(spark, location: str) -> list[tuple[str, str]]:
+    """(name, location) of each table folder under a database's location: a folder holding Parquet
+    files (one created but never written is made again by the step that creates it), not hidden
+    and not a write that broke off."""
+    def is_table(name: str) -> bool:
+        return not name.startswith(("_", ".")) and not name.endswith(UNFINISHED)
+
+    folder = local_path(unquote(location))  # a database's location is a URI
+    if folder is not None:
+        if not folder.is_dir():
+            return []
+        return [
+            (entry.name, str(entry)) for entry in sorted(folder.iterdir())
+            if entry.is_dir() and is_table(entry.name) and any(part.suffix == ".parquet" for part in entry.iterdir())
+        ]
+    filesystem, folder = hadoop_filesystem(spark, location)
+    if not filesystem.exists(folder):
+        return []
+    return [
+        (status.getPath().getName(), status.getPath().toString()) for status in filesystem.listStatus(folder)
+        if status.isDirectory() and is_table(status.getPath().getName())
+        and any(part.getPath().getName().endswith(".parquet") for part in filesystem.listStatus(status.getPath()))
+    ]
+
+
+def remove_folder(spark, location: str) -> None:
+    folder = local_path(location)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    filesystem, folder = hadoop_filesystem(spark, location)
+    if filesystem.exists(folder):
+        filesystem.delete(folder, True)
+
+
+def local_path(location: str) -> Path | None:
+    """The folder a Spark location names on the local file system (`file:/x`, `file:///x`, `/x`),
+    else None."""
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", location)
+    if scheme is None:
+        return Path(location).resolve()
+    rest = location[scheme.end():]
+    if scheme.group(1) != "file" or rest.startswith("//") and not rest.startswith("///"):
+        return None  # another file system, or a file: URI naming a host
+    return Path("/" + rest.lstrip("/")).resolve()
+
+
+def hadoop_filesystem(spark, location: str):
+    """Hadoop's FileSystem for a location that is not local, and its path, through the driver's JVM."""
+    if connected(spark):
+        raise ConfigError(
+            f"the Spark warehouse is at {location}, which is not a local path: over Spark Connect the warehouse, "
+            "the sources and the exports must be in a folder the Dagster process and the cluster both see at the "
+            "same path (a shared mount); set spark.warehouse_dir to such a folder"
+        )
+    jvm = spark.sparkContext._jvm
+    folder = jvm.org.apache.hadoop.fs.Path(location)
+    return folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), folder
+
+
+def connected(spark) -> bool:
+    """Whether a session is a Spark Connect client's (no JVM, no SparkContext in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def submitted() -> bool:

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import socket
 import urllib.request
@@ -167,3 +168,39 @@ def standalone_cluster(tmp_path_factory):
     finally:
         for process in reversed(started):
             stop_process_group(process, grace_seconds=30)
+
+
+@pytest.fixture(scope="module")
+def spark_connect_server(tmp_path_factory):
+    """A Spark Connect server on loopback, started in the foreground with the script that ships in
+    pyspark (sbin/start-connect-server.sh, spark-connect's jar is in pyspark's jars) on local[2]:
+    its sc:// URL once it accepts connections; stopped afterwards."""
+    import pyspark
+
+    if java_missing():
+        pytest.skip(java_missing())
+    tmp_path = tmp_path_factory.mktemp("spark-connect")
+    spark_home = Path(pyspark.__file__).parent
+    port = free_port()
+    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(tmp_path),
+           "SPARK_PID_DIR": str(tmp_path), "PYSPARK_PYTHON": sys.executable}
+    log = tmp_path / "server.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            ["nice", "-n", "10", str(spark_home / "sbin" / "start-connect-server.sh"), "--wait", "--master", "local[2]",
+             "--conf", "spark.connect.grpc.binding.address=127.0.0.1", "--conf", f"spark.connect.grpc.binding.port={port}",
+             "--conf", "spark.ui.enabled=false"],
+            env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+            except OSError:
+                time.sleep(1)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        stop_process_group(server, grace_seconds=30)

@@ -1,31 +1,19 @@
-"""The Spark engine: its config, the translation of the project's DuckDB SQL, and the tables the SQL
-stages build on Spark, equal to DuckDB's.
-
-On the shipped sample the source files are loaded on Spark by the Spark loader and every table the
-SQL stages build is then built on Spark by the stages' own build functions; on the Online Retail
-data the source tables are copied from the DuckDB run. The fitted CLV models and survey segments are
-taken from the DuckDB run (the per-customer CLV scoring runs on Spark). Each table is compared with
-DuckDB's: same columns, types up to the engines' names, row counts and values (exact for counts,
-ids, dates and labels, floating values within 1e-9 relative).
+"""The Spark engine: its config, where the warehouse's folders are reached from, and the translation
+of the project's DuckDB SQL, expression by expression. That every table comes out equal to DuckDB's
+is tests/test_spark_graph.py's proof (the whole graph, locally, on a cluster and over Spark Connect).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from bench.compare import type_family
 from common.config import ConfigError, load_settings
-from tests.conftest import REPO, connect, materialize, requires_shared_data, write_config
+from tests.conftest import REPO, write_config
 
 # --- config ------------------------------------------------------------------------------------
 
@@ -69,13 +57,24 @@ def test_the_environment_chooses_the_engine_and_the_cluster(tmp_path, monkeypatc
     assert (settings.engine, settings.spark.master, settings.spark.remote) == ("spark", "spark://127.0.0.1:7077", None)
 
 
-def test_a_run_over_spark_connect_stops_at_start_saying_to_give_a_master_before_writing_anything(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFECYCLE_ENGINE", "spark")
-    monkeypatch.setenv("LIFECYCLE_SPARK_REMOTE", "sc://gateway:15002")
-    home = tmp_path / "home"
-    with pytest.raises(Exception, match=r"'spark.remote' \(sc://gateway:15002\): the nightly graph does not run over Spark Connect yet.*give 'spark.master' instead"):
-        materialize(REPO / "lifecycle.yaml", home, selection="analysis_scope")
-    assert not (home / "warehouse").exists() and not (home / "exports").exists()
+@pytest.mark.parametrize(
+    ("location", "folder"),
+    [
+        ("file:/data/spark/main.db", "/data/spark/main.db"),
+        ("file:///data/spark/main.db/purchases", "/data/spark/main.db/purchases"),
+        ("/data/spark/main.db", "/data/spark/main.db"),
+        ("/data/night:2/main.db", "/data/night:2/main.db"),
+        ("hdfs://namenode:8020/data/spark/main.db", None),
+        ("s3a://bucket/spark/main.db", None),
+        ("file://fileserver/data/spark/main.db", None),
+    ],
+)
+def test_the_warehouse_folders_python_reaches_are_the_local_ones(location, folder):
+    """Python lists and removes the warehouse's folders where they are local (always so over Spark
+    Connect, whose client has no JVM); another file system goes through Hadoop's, on the driver."""
+    from common.spark import local_path
+
+    assert local_path(location) == (Path(folder) if folder else None)
 
 
 # --- translation -------------------------------------------------------------------------------
@@ -139,182 +138,7 @@ def test_a_duckdb_macro_is_expanded_where_it_is_used(spark):
     assert conn.execute("select late(date '2024-01-01', date '2024-03-01'), days_between(date '2024-01-01', $day)", {"day": "2024-01-11"}).fetchone() == (True, 10)
 
 
-# --- the SQL stages on Spark, equal to DuckDB ----------------------------------------------------
-
-# What the SQL stages read that other steps produce: the canonical source tables (ingestion), the
-# fitted CLV models (fitted on the driver from compact rows; the per-customer scoring runs on Spark)
-# and the survey segments.
-INPUTS = [
-    "purchases", "products", "customers", "events", "service_scores", "survey_responses",
-    "purchases_quarantine", "products_quarantine", "customers_quarantine", "events_quarantine",
-    "service_scores_quarantine", "survey_responses_quarantine", "load_audit",
-    "clv_model", "survey_segments", "survey_segment_quality",
-]
-# Every table the SQL stages build, in build order.
-SQL_TABLES = [
-    "analysis_scope", "customer_purchase_days", "customer_rfm", "customer_clv", "purchase_chains", "chain_breakers",
-    "customer_chain_summary", "repeat_timing", "cohort_retention", "lifecycle_history", "customer_abc",
-    "new_vs_established", "lifecycle_transitions", "customer_lifecycle", "pareto", "customer_categories",
-    "cross_sell_candidates", "repurchase_windows", "next_best_action", "customer_profile",
-]
-
-
-DATA_SETS = {
-    "sample": (REPO / "lifecycle.yaml", None),
-    "online_retail": (REPO / "examples" / "online_retail.yaml", "online_retail/online_retail.csv.gz"),
-}
-# Where the Spark run's source tables come from: on the sample, the files themselves, loaded by the
-# Spark loader (assets/ingest/spark_loading.py), so the tables are built from the files to the end on
-# Spark; on Online Retail (half a million lines, loaded alike by the loader's own tests), copies of
-# DuckDB's, to keep the test's time in bounds.
-LOADED_FROM_FILES = {"sample"}
-MODEL_OUTPUTS = ["clv_model", "survey_segments", "survey_segment_quality"]
-
-
-@pytest.fixture(scope="module", params=DATA_SETS)
-def duckdb_run(request, tmp_path_factory) -> tuple[Path, Path]:
-    """The whole graph on DuckDB over a data set: its config and output root."""
-    config, shared = DATA_SETS[request.param]
-    if shared:
-        requires_shared_data(shared)
-    home = tmp_path_factory.mktemp(f"duckdb-{request.param}") / "home"
-    materialize(config, home)
-    return config, home, request.param in LOADED_FROM_FILES
-
-
-@pytest.fixture(scope="module")
-def spark_tables(spark, duckdb_run):
-    """The SQL stages' tables built on Spark from the DuckDB run's inputs: each table's outcome,
-    built or the error that stopped it."""
-    from common.spark import SparkConnection
-
-    spark.sql("drop database if exists main cascade")
-    conn = SparkConnection(spark)
-    return conn, build_on_spark(conn, *duckdb_run)
-
-
-@pytest.mark.parametrize("table", SQL_TABLES)
-def test_spark_builds_the_same_table_as_duckdb(duckdb_run, spark_tables, table):
-    conn, outcomes = spark_tables
-    if outcomes[table] is not None:
-        raise outcomes[table]
-    with connect(duckdb_run[1]) as duck:
-        assert_same_table(duck, conn, table)
-
-
-def build_on_spark(conn, config: Path, duckdb_home: Path, from_files: bool = False, tables: list[str] = SQL_TABLES) -> dict:
-    """The inputs of a DuckDB run in Spark (the source tables loaded from the files by the Spark
-    loader, or copied), then `tables` built there with the stages' own build functions; each
-    table's outcome: None when built, else the error that stopped it."""
-    from assets.ingest.spark_loading import sync_source_spark
-    from common.sources import plan_sources
-
-    from assets.customer_value.modeling import build_customer_clv, load_fit
-    from assets.ingest.assets import SQL as INGEST
-    from common.warehouse import create_table, create_view
-    from tests.fixtures import build
-
-    settings = load_settings(config)
-    night = duckdb_home / "exports" / "current"
-    if from_files:
-        started = datetime.now()
-        for plan in plan_sources(settings).values():
-            sync_source_spark(conn.spark, plan, started)
-    for table in MODEL_OUTPUTS if from_files else INPUTS:
-        conn.spark.read.parquet(str(night / f"{table}.parquet")).write.mode("overwrite").saveAsTable(f"main.{table}")
-    outcomes = {}
-    for table in tables:
-        try:
-            if table in ("analysis_scope", "customer_purchase_days"):
-                create_table(conn, table, INGEST / f"{table}.sql", {"as_of": settings.as_of, "time_unit": settings.time_unit})
-                if table == "analysis_scope":
-                    create_view(conn, "purchase_lines", INGEST / "purchase_lines.sql")
-            elif table == "customer_clv":
-                build_customer_clv(conn, load_fit(conn), settings.time_unit, settings.customer_value)
-            else:
-                build(conn, table, chains=settings.chains, lifecycle=settings.lifecycle, actions=settings.actions)
-            outcomes[table] = None
-        except Exception as error:  # noqa: BLE001 (reported by the table's own test)
-            outcomes[table] = error
-    return outcomes
-
-
-def assert_same_table(duck: duckdb.DuckDBPyConnection, conn, table: str) -> None:
-    """Same columns, types up to the engines' names, rows and values in DuckDB and on Spark."""
-    expected = duck.execute(f"select * from {table}")
-    duck_types = [(column[0], column[1]) for column in expected.description]
-    duck_rows = expected.fetchall()
-    spark_types = conn.columns(table)
-    assert [name for name, _ in spark_types] == [name for name, _ in duck_types]
-    # a column DuckDB could give no type (NULL: nothing but nulls, e.g. the survey segment without a survey) takes any on Spark
-    assert [type_family(str(kind)) for (_, kind), (_, duck_kind) in zip(spark_types, duck_types, strict=True) if str(duck_kind) != '"NULL"'] == [
-        type_family(str(kind)) for _, kind in duck_types if str(kind) != '"NULL"'
-    ]
-    spark_rows = conn.execute(f"select * from {table}").fetchall()
-    assert len(spark_rows) == len(duck_rows)
-    for duck_row, spark_row in zip(sorted(duck_rows, key=row_order), sorted(spark_rows, key=row_order), strict=True):
-        for name, expected_value, actual_value in zip([name for name, _ in duck_types], duck_row, spark_row, strict=True):
-            assert_equal_values(expected_value, actual_value, f"{table}.{name}")
-
-
-# --- a real cluster ------------------------------------------------------------------------------
-
-# Enough of the graph to cross every kind of translation (macros, windows, quantiles, lists, the CLV
-# lookup frames) on executors that are separate processes from the driver.
-CLUSTER_TABLES = [
-    "analysis_scope", "customer_purchase_days", "customer_rfm", "customer_clv", "purchase_chains",
-    "lifecycle_history", "customer_lifecycle", "customer_categories",
-]
-
-
-@pytest.mark.parametrize("duckdb_run", ["sample"], indirect=True)
-def test_on_a_standalone_cluster_spark_builds_the_same_tables_as_duckdb(duckdb_run, standalone_cluster, tmp_path):
-    """A driver in its own process against spark://127.0.0.1:<port>, executors in the workers' processes."""
-    config, duckdb_home, _ = duckdb_run
-    run = subprocess.run(
-        [sys.executable, "-m", "tests.test_spark_engine", standalone_cluster, str(config), str(duckdb_home), str(tmp_path / "warehouse")],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "PYSPARK_PYTHON": sys.executable},
-        capture_output=True, text=True, timeout=900,
-    )
-    report = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-3000:]
-    assert run.returncode == 0, report
-    assert json.loads(report) == {"master": standalone_cluster, "executors": 2, **dict.fromkeys(CLUSTER_TABLES, "equal")}
-
-
-def compare_on_cluster(master: str, config: Path, duckdb_home: Path, warehouse: Path) -> int:
-    """The cluster test's driver: build CLUSTER_TABLES on the cluster, compare each with DuckDB,
-    print one JSON line of outcomes."""
-    from common.config import SparkSettings
-    from common.spark import SparkConnection, spark_session
-
-    conf = {"spark.executor.memory": "768m", "spark.driver.host": "127.0.0.1", "spark.ui.showConsoleProgress": "false"}
-    spark = spark_session(SparkSettings(master=master, conf=conf), warehouse, app_name="retail-lifecycle-cluster-test")
-    spark.sparkContext.setLogLevel("ERROR")
-    conn = SparkConnection(spark)
-    outcomes = build_on_spark(conn, config, duckdb_home, tables=CLUSTER_TABLES)
-    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # less the driver
-    report = {"master": master, "executors": executors}
-    with duckdb.connect(str(duckdb_home / "warehouse" / "lifecycle.duckdb"), read_only=True) as duck:
-        for table in CLUSTER_TABLES:
-            try:
-                if outcomes[table] is not None:
-                    raise outcomes[table]
-                assert_same_table(duck, conn, table)
-                report[table] = "equal"
-            except Exception as error:  # noqa: BLE001 (reported in the test's assertion)
-                report[table] = str(error).splitlines()[0][:500] if str(error) else repr(error)
-    spark.stop()
-    print(json.dumps(report))
-    return 0
-
-
 # --- comparing values across engines -----------------------------------------------------------
-
-def row_order(row: tuple):
-    """Exact values first, floats last and rounded, so that rows equal up to float rounding sort alike."""
-    exact = [(value is None, str(value)) for value in row if not isinstance(value, float)]
-    floats = [(value is None or math.isnan(value), 0.0 if value is None or math.isnan(value) else float(f"{value:.6g}")) for value in row if isinstance(value, float)]
-    return exact, floats
 
 
 def assert_equal_values(expected, actual, where: str = "value") -> None:
@@ -333,7 +157,3 @@ def assert_equal_values(expected, actual, where: str = "value") -> None:
             assert_equal_values(left, right, where)
     else:
         assert expected == actual, f"{where}: {expected!r} != {actual!r}"
-
-
-if __name__ == "__main__":
-    sys.exit(compare_on_cluster(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])))

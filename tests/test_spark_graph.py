@@ -13,10 +13,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from bench.compare import Comparison, compare
 from common.contracts import load_contracts
-from tests.conftest import REPO, java_missing, requires_shared_data
+from tests.conftest import REPO, java_missing, requires_shared_data, write_config
 
 
 def run_in_new_process(config: Path, home: Path, selection: str, **environment: str) -> subprocess.CompletedProcess:
@@ -142,6 +143,55 @@ def test_on_a_standalone_cluster_the_graph_publishes_the_tables_duckdb_publishes
     comparison = compare(duckdb_night("sample"), spark_tables(home), across_engines=True)
     assert comparison.problems == [], failures(run)
     assert sorted(comparison.tables) == PUBLISHED
+
+
+@pytest.fixture(scope="module")
+def over_spark_connect(duckdb_night, spark_connect_server, tmp_path_factory) -> tuple[Comparison, subprocess.CompletedProcess]:
+    """The whole graph on the sample as a Spark Connect client of a server on loopback, compared with
+    DuckDB's night. The client is given no Spark installation to start a JVM from (SPARK_HOME an
+    empty folder): everything it does goes through the server, and the files it lists, hashes and
+    moves itself are in the folders both see at the same path."""
+    home = tmp_path_factory.mktemp("spark-connect-sample") / "home"
+    no_spark = tmp_path_factory.mktemp("no-spark-home")
+    run = run_graph(DATA_SETS["sample"][0], home, LIFECYCLE_ENGINE="spark", LIFECYCLE_SPARK_REMOTE=spark_connect_server,
+                    SPARK_HOME=str(no_spark))
+    assert f"engine: spark on {spark_connect_server}" in run.stderr, run.stderr[-3000:]
+    return compare(duckdb_night("sample"), spark_tables(home), across_engines=True), run
+
+
+@pytest.mark.parametrize("table", PUBLISHED)
+def test_over_spark_connect_the_graph_publishes_the_table_duckdb_publishes(over_spark_connect, table):
+    comparison, run = over_spark_connect
+    assert table in comparison.tables, f"{table} not published over Spark Connect: {failures(run)}"
+    assert [problem for problem in comparison.problems if problem.startswith(f"{table}:")] == []
+
+
+def test_a_setting_a_spark_connect_session_cannot_change_stops_the_run_at_start_naming_it(spark_connect_server, tmp_path):
+    """spark.executor.memory is the server's to set when it starts; pyspark's builder would drop it
+    without a word. The session's own settings (spark.sql.*) are set."""
+    purchases = yaml.safe_load((REPO / "lifecycle.yaml").read_text())["sources"]["purchases"]
+    config = write_config(tmp_path, {
+        "sources": {"purchases": {**purchases, "path": str(REPO / purchases["path"])}},
+        "spark": {"conf": {"spark.sql.shuffle.partitions": 4, "spark.executor.memory": "2g"}},
+    })
+    home = tmp_path / "home"
+    run = run_in_new_process(config, home, "analysis_scope", LIFECYCLE_SPARK_REMOTE=spark_connect_server)
+    assert run.returncode != 0
+    assert (f"the Spark Connect server at {spark_connect_server} does not let a session set spark.executor.memory "
+            "(CANNOT_MODIFY_CONFIG); give them where the server is started") in run.stderr
+    assert "spark.sql.shuffle.partitions" not in run.stderr
+    assert not (home / "warehouse" / "spark").exists()
+
+
+def test_a_second_warehouse_on_the_same_spark_connect_server_stops_at_start(over_spark_connect, spark_connect_server, tmp_path):
+    """The server's catalog is one for all its clients: another warehouse's run would take the
+    first one's database `main` and write its tables there."""
+    home = tmp_path / "home"
+    run = run_in_new_process(DATA_SETS["sample"][0], home, "analysis_scope", LIFECYCLE_SPARK_REMOTE=spark_connect_server)
+    assert run.returncode != 0
+    assert "the Spark session's database 'main' is at " in run.stderr
+    assert f"not in this run's warehouse {home / 'warehouse' / 'spark' / 'main.db'}" in run.stderr
+    assert not (home / "warehouse" / "spark").exists()
 
 
 def test_a_run_in_a_new_process_sees_the_tables_of_the_runs_before_and_skips_unchanged_files(spark_night):

@@ -1,7 +1,7 @@
 """The warehouse's checks, publishing and morning report on the Spark engine, equal to DuckDB's.
 
 The whole graph runs once on DuckDB over the shipped sample; its tables are copied into a local
-Spark session (the SQL stages building them on Spark is test_spark_engine's business). Then the
+Spark session (the graph building them on Spark is test_spark_graph's business). Then the
 same plain functions the assets call run on both engines: the contract checks and the
 great-expectations suites give the same outcomes with the same counts (also on a table with a
 planted fault), publishing on Spark writes the same Parquet files as on DuckDB (bench.compare:

@@ -146,7 +146,7 @@ def load_file(
     finally:
         for frame in cached:
             frame.unpersist()
-        for view in ("raw_rows", "raw_file", "exact_duplicates", "existing_keys"):
+        for view in ("raw_rows", "raw_file", "exact_duplicates", "existing_keys", "staged_rows"):
             spark.catalog.dropTempView(view)
     return FileLoad(name, rows, loaded, quarantined, duplicate_of, read_mode)
 
@@ -401,7 +401,12 @@ def stage_rows(spark: SparkSession, plan: SourcePlan, run_started_at: datetime) 
     params["timestamp_format"] = java_datetime_pattern(params["timestamp_format"])
     params["run_started_at"] = run_started_at.astimezone(ZoneInfo(plan.timezone))
     text = staging_sql(spec.source)
-    return spark.sql(text, args=bound(text, params))
+    # A view, analysed on its own when made, as spark.sql's result is in classic Spark: over Spark
+    # Connect the SQL is analysed with what is built on it, and Spark 4.3 then fails on the staging
+    # SQL's lateral column aliases (INTERNAL_ERROR: Resolved plan should not contain any
+    # LateralColumnAliasReference).
+    set_view(spark, "staged_rows", spark.sql(text, args=bound(text, params)))
+    return spark.table("staged_rows")
 
 
 @cache
@@ -461,7 +466,7 @@ def create_empty_table(spark: SparkSession, plan: SourcePlan, run_started_at: da
     columns = staged.select(*canonical_columns(spark, plan, staged), F.lit("").alias("source_file"))
     nullable = StructType([StructField(field.name, field.dataType) for field in columns.schema])  # as DuckDB's columns
     spark.catalog.createTable(table_name(plan.spec.table), source="parquet", schema=nullable)
-    for view in ("raw_rows", "exact_duplicates", "existing_keys", "outdated_files"):
+    for view in ("raw_rows", "exact_duplicates", "existing_keys", "outdated_files", "staged_rows"):
         spark.catalog.dropTempView(view)
 
 
