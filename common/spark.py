@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import sqlglot
@@ -79,6 +80,7 @@ def connect_session(settings: SparkSettings, app_name: str = "retail-lifecycle")
     from pyspark.errors import AnalysisException
     from pyspark.sql import SparkSession
 
+    reach(settings.remote)
     spark = SparkSession.builder.remote(settings.remote).appName(app_name).getOrCreate()
     refused = {}
     for key, value in {**SESSION_DEFAULTS, **{key: str(value) for key, value in settings.conf.items()}}.items():
@@ -94,6 +96,23 @@ def connect_session(settings: SparkSettings, app_name: str = "retail-lifecycle")
             + "; give them where the server is started (start-connect-server.sh --conf KEY=VALUE) and remove them here"
         )
     return spark
+
+
+def reach(url: str, timeout_seconds: float = 10) -> None:
+    """Stop at once when nothing listens at a Spark Connect URL: pyspark's client retries a refused
+    connection with backoff for many minutes (more than 6 here) before it fails."""
+    address = urlparse(url)
+    host, port = address.hostname, address.port or CONNECT_PORT
+    try:
+        socket.create_connection((host, port), timeout=timeout_seconds).close()
+    except OSError as error:
+        raise ConfigError(
+            f"'spark.remote': no Spark Connect server answers at {host}:{port} ({error.strerror or error}); "
+            "start it (sbin/start-connect-server.sh) or correct the URL"
+        ) from None
+
+
+CONNECT_PORT = 15002  # Spark Connect's port when the URL names none
 
 
 def attach_warehouse(spark, location: Path, database: str = DATABASE) -> list[str]:

@@ -6,6 +6,7 @@ is tests/test_spark_graph.py's proof (the whole graph, locally, on a cluster and
 from __future__ import annotations
 
 import math
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import duckdb
 import pytest
 
 from common.config import ConfigError, load_settings
-from tests.conftest import REPO, write_config
+from tests.conftest import REPO, free_port, write_config
 
 # --- config ------------------------------------------------------------------------------------
 
@@ -75,6 +76,17 @@ def test_the_warehouse_folders_python_reaches_are_the_local_ones(location, folde
     from common.spark import local_path
 
     assert local_path(location) == (Path(folder) if folder else None)
+
+
+def test_a_spark_connect_url_nothing_listens_at_stops_at_once_naming_it():
+    from common.config import SparkSettings
+    from common.spark import connect_session
+
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=rf"'spark.remote': no Spark Connect server answers at 127.0.0.1:{port} \(Connection refused\)"):
+        connect_session(SparkSettings(remote=f"sc://127.0.0.1:{port}"))
+    assert time.monotonic() - started < 10
 
 
 # --- translation -------------------------------------------------------------------------------
