@@ -75,8 +75,7 @@ def connect_session(settings: SparkSettings, app_name: str = "retail-lifecycle")
     when the database is created), so of `spark.conf` a client can only set what a session may
     change. Each setting is set on its own; one the server refuses (a launch setting such as
     spark.executor.memory) stops the run with a config error naming it, rather than being ignored
-    as pyspark's builder does. The connection is made here, so a server that cannot be reached
-    fails the run at start."""
+    as pyspark's builder does."""
     from pyspark.errors import AnalysisException
     from pyspark.sql import SparkSession
 
