@@ -293,8 +293,12 @@ class SparkConnection:
         return spark_statements(sql, tuple(self.macros.values()))
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        """A small pandas frame (model output, a lookup) as a temp view; Spark broadcasts it in joins."""
-        self.from_pandas(frame).createOrReplaceTempView(name)
+        """A small pandas frame (model output, a lookup) as a temp view, hinted for broadcast: a join
+        with it sends it whole to every executor instead of shuffling the per-customer side, however
+        large the lookup grows (unhinted, Spark broadcasts only under autoBroadcastJoinThreshold, 10 MB)."""
+        from pyspark.sql import functions as F
+
+        F.broadcast(self.from_pandas(frame)).createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)

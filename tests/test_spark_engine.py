@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from common.config import ConfigError, load_settings
@@ -126,6 +127,26 @@ def test_duckdb_sql_means_the_same_on_spark(spark, expression):
         expected = duck.execute(query).fetchall()[0][0]
     actual = SparkConnection(spark).execute(query).fetchone()[0]
     assert_equal_values(expected, actual)
+
+
+def test_a_models_lookup_is_sent_whole_to_the_executors_however_large_it_grows(spark):
+    """Scoring joins the per-customer rows to the models' per-(frequency, T) lookups: the lookups
+    are broadcast, not shuffled with the customers, even past Spark's size threshold for doing so."""
+    from common.spark import SparkConnection
+
+    conn = SparkConnection(spark)
+    conn.register("lookup", pd.DataFrame({"frequency": range(100), "value": [f / 2 for f in range(100)]}))
+    spark.range(10_000).selectExpr("id % 100 as frequency", "id").createOrReplaceTempView("customers")
+    threshold = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # Spark would broadcast nothing by itself
+    try:
+        scored = spark.sql("select id, value from customers join lookup using (frequency)")
+        plan = scored._jdf.queryExecution().executedPlan().toString()
+        assert "BroadcastHashJoin" in plan and "SortMergeJoin" not in plan
+        assert scored.count() == 10_000
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", threshold)
+        conn.unregister("lookup")
 
 
 def test_a_numbering_in_no_order_gives_every_row_a_key_of_its_own_on_both_engines(spark):
