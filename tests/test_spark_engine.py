@@ -135,18 +135,20 @@ def test_a_models_lookup_is_sent_whole_to_the_executors_however_large_it_grows(s
     from common.spark import SparkConnection
 
     conn = SparkConnection(spark)
-    conn.register("lookup", pd.DataFrame({"frequency": range(100), "value": [f / 2 for f in range(100)]}))
-    spark.range(10_000).selectExpr("id % 100 as frequency", "id").createOrReplaceTempView("customers")
+    # names of their own: the session is shared with the other Spark tests, whose warehouses have `customers`
+    conn.register("probe_lookup", pd.DataFrame({"frequency": range(100), "value": [f / 2 for f in range(100)]}))
+    spark.range(10_000).selectExpr("id % 100 as frequency", "id").createOrReplaceTempView("probe_customers")
     threshold = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
     spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # Spark would broadcast nothing by itself
     try:
-        scored = spark.sql("select id, value from customers join lookup using (frequency)")
+        scored = spark.sql("select id, value from probe_customers join probe_lookup using (frequency)")
         plan = scored._jdf.queryExecution().executedPlan().toString()
         assert "BroadcastHashJoin" in plan and "SortMergeJoin" not in plan
         assert scored.count() == 10_000
     finally:
         spark.conf.set("spark.sql.autoBroadcastJoinThreshold", threshold)
-        conn.unregister("lookup")
+        conn.unregister("probe_lookup")
+        spark.catalog.dropTempView("probe_customers")
 
 
 def test_a_numbering_in_no_order_gives_every_row_a_key_of_its_own_on_both_engines(spark):
