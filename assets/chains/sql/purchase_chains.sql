@@ -4,8 +4,7 @@
 -- before as_of; otherwise the outcome is not known yet and the label is open.
 -- A chain is identified by (customer_id, chain_number), chains numbered from 1 per customer.
 -- Two ordered passes over the purchase days: the first finds each day's neighbours, the second
--- numbers the chains and, looking forward, finds where each chain ends. A customer with a single
--- purchase day (most customers) has one chain of that one day, so only the others need the second.
+-- numbers the chains and, looking forward, finds where each chain ends.
 with
 
 purchase_days as (
@@ -24,8 +23,7 @@ neighbours as (
         purchase_date,
         lead(purchase_date) over by_customer - purchase_date as days_to_next,
         coalesce(purchase_date - lag(purchase_date) over by_customer > $window_days, true) as starts_chain,
-        row_number() over by_customer as purchase_number,
-        count(*) over (by_customer rows between unbounded preceding and unbounded following) as n_purchase_days
+        row_number() over by_customer as purchase_number
     from purchase_days
     window by_customer as (partition by customer_id order by purchase_date)
 ),
@@ -54,24 +52,9 @@ chained as (
         min(case when chain_label <> 'continued' then purchase_number end) over from_here as chain_last_number,
         min(case when chain_label <> 'continued' then purchase_date end) over from_here as chain_end_date
     from labelled
-    where n_purchase_days > 1
     window
         up_to_here as (partition by customer_id order by purchase_date rows between unbounded preceding and current row),
         from_here as (partition by customer_id order by purchase_date rows between current row and unbounded following)
-    union all
-    select
-        customer_id,
-        purchase_date,
-        days_to_next,
-        chain_label,
-        purchase_number,
-        1 as chain_number,
-        purchase_number as chain_first_number,
-        purchase_date as chain_start_date,
-        purchase_number as chain_last_number,
-        purchase_date as chain_end_date
-    from labelled
-    where n_purchase_days = 1
 )
 
 select
