@@ -175,6 +175,33 @@ def test_a_missing_key_is_caught_and_a_nullable_key_part_is_allowed():
     assert run_check(conn, "chain_breakers", breakers_key).passed
 
 
+@pytest.mark.parametrize(
+    ("table", "expected_from", "check_name"),
+    [
+        ("customer_clv", "customer_rfm", "one_row_per_customer"),
+        ("next_best_action", "customer_lifecycle", "one_action_per_customer_and_prospect"),
+        ("customer_profile", "customer_lifecycle", "one_row_per_customer_and_prospect"),
+    ],
+)
+def test_a_customer_missing_from_either_side_of_a_coverage_check_is_a_failing_row(table, expected_from, check_name):
+    """C2 is expected but absent, C4 present but not expected, and each side has a row without an id
+    (which matches nothing): four failing rows, each once. C1, present twice, is the key check's
+    business, not this one's."""
+    conn = duckdb.connect()
+    conn.execute(f"create table {expected_from} as "
+                 "select * from (values ('C1'), ('C2'), ('C3'), (null)) v(customer_id)")
+    conn.execute(f"create table {table} as select * from (values ('C1'), ('C1'), ('C3'), ('C4'), (null)) v(customer_id)")
+    (check,) = [check for check in contract(table).checks if check.name == check_name]
+    result = run_check(conn, table, check)
+    assert not result.passed and result.metadata["failing_rows"].value == 4
+    failing = conn.execute(f"select customer_id from ({check.failing_rows}) order by all").fetchall()
+    assert failing == [("C2",), ("C4",), (None,), (None,)]
+    conn.execute(f"delete from {expected_from} where customer_id is null")
+    conn.execute(f"delete from {table} where customer_id is null or customer_id = 'C4'")
+    conn.execute(f"insert into {table} values ('C2')")
+    assert run_check(conn, table, check).passed
+
+
 def test_a_failing_blocking_contract_check_stops_everything_downstream(tmp_path, home):
     """A separately defined blocking check holds back the assets downstream of its table in the same run."""
     strict = replace(
