@@ -163,6 +163,37 @@ def test_implausible_dates_and_prices_are_counted_in_every_batch_and_shown_as_da
     }
 
 
+def test_the_key_checks_quick_answer_passes_only_a_table_whose_full_check_passes():
+    """The distinct-hash count answers first; it may only say 'passed' where the grouping would find
+    nothing: a repeated key (also one with its nullable part missing) and a missing key part each
+    make it defer to the full check, which then counts them."""
+    conn = duckdb.connect()
+    (lifecycle_key,) = [check for check in contract("lifecycle_history").checks if check.name == "key"]
+    (breakers_key,) = [check for check in contract("chain_breakers").checks if check.name == "key"]
+    conn.execute(
+        "create table clean as select (date '2025-01-31' + to_months(range % 3))::date as snapshot_date, "
+        "'C' || (range // 3) as customer_id from range(30)"
+    )
+    conn.execute("create table lifecycle_history as from clean")
+    conn.execute("create table chain_breakers as select * from (values ('channel', null), ('channel', 'store')) v(dimension, value)")
+    assert conn.execute(lifecycle_key.passes_if).fetchone()[0] and run_check(conn, "lifecycle_history", lifecycle_key).passed
+    assert conn.execute(breakers_key.passes_if).fetchone()[0] and run_check(conn, "chain_breakers", breakers_key).passed
+    for fault, failing in [
+        ("insert into lifecycle_history values (date '2025-02-28', 'C4')", 1),
+        ("insert into lifecycle_history values (date '2025-02-28', null)", 1),
+        ("insert into lifecycle_history values (null, 'C4')", 1),
+        ("insert into lifecycle_history select * from clean", 30),
+    ]:
+        conn.execute("create or replace table lifecycle_history as from clean")
+        conn.execute(fault)
+        assert not conn.execute(lifecycle_key.passes_if).fetchone()[0], fault
+        result = run_check(conn, "lifecycle_history", lifecycle_key)
+        assert not result.passed and result.metadata["failing_rows"].value == failing, fault
+    conn.execute("insert into chain_breakers values ('channel', null)")
+    assert not conn.execute(breakers_key.passes_if).fetchone()[0]
+    assert run_check(conn, "chain_breakers", breakers_key).metadata["failing_rows"].value == 1
+
+
 def test_a_missing_key_is_caught_and_a_nullable_key_part_is_allowed():
     conn = duckdb.connect()
     conn.execute("create table customer_rfm as select * from (values ('C1'), (null)) v(customer_id)")
