@@ -91,6 +91,36 @@ def create_table(
     return row_count(conn, table)
 
 
+def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, parts: int) -> int:
+    """`create_table` of a SELECT that reads which part of the rows it gives from the variables
+    `table_part` (0 to `table_parts` - 1) and `table_parts`, one statement per part, in one
+    transaction: each statement's joins hold only their part of the rows in memory (a many-way join
+    of millions of rows otherwise spills every hash table under the DuckDB limit). Spark builds the
+    table in one statement, part 0 of 1: its joins are partitioned already."""
+    select = read_sql(sql_file).strip().rstrip(";")
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        select_part(conn, 0, 1)
+        return conn.create_table(table, select)
+    conn.execute("begin transaction")
+    try:
+        define_table(conn, table, select)
+        for part in range(parts):
+            select_part(conn, part, parts)
+            run_sql(conn, f"insert into {quote(table)}\n{select}")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return row_count(conn, table)
+
+
+def select_part(conn: duckdb.DuckDBPyConnection, part: int, parts: int) -> None:
+    """Which part of its rows a SELECT built in parts gives next (see create_table_in_parts). Spark
+    cannot even plan such a SELECT before the variables are set: DuckDB reads a missing one as null."""
+    conn.execute("set variable table_parts = ?", [parts])
+    conn.execute("set variable table_part = ?", [part])
+
+
 def create_temp_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None) -> int:
     """Materialize the SELECT in `sql_file` as a temp table: scratch work of one step, gone with its
     connection and never published."""

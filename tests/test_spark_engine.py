@@ -192,3 +192,31 @@ def assert_equal_values(expected, actual, where: str = "value") -> None:
             assert_equal_values(left, right, where)
     else:
         assert expected == actual, f"{where}: {expected!r} != {actual!r}"
+
+
+def test_the_profile_built_in_parts_is_built_on_spark_with_the_rows_it_has_on_duckdb(spark, tmp_path):
+    """Spark builds the profile in one statement, part 0 of 1: the variables naming the part are set
+    before Spark first plans its SELECT (for the column names), where an unset one is an error (on
+    DuckDB it reads as null)."""
+    from assets.actions.building import build_customer_profile
+    from common.spark import SparkConnection
+    from common.warehouse import literal, quote
+    from tests.test_customer_actions import profile
+
+    duck = profile(with_sources=True)
+    spark.sql("drop database if exists main cascade")
+    conn = SparkConnection(spark)
+    try:
+        inputs = duck.execute("select table_name from duckdb_tables() where table_name <> 'customer_profile'").fetchall()
+        for (table,) in inputs:
+            file = tmp_path / f"{table}.parquet"
+            duck.execute(f"copy {quote(table)} to {literal(str(file))} (format parquet)")
+            spark.read.parquet(str(file)).write.saveAsTable(f"main.{table}")
+        assert build_customer_profile(conn) == 3
+        on_spark = spark.table("main.customer_profile")
+        on_duckdb = duck.execute("select * from customer_profile")
+        assert on_spark.columns == [column[0] for column in on_duckdb.description]
+        assert sorted(tuple(row) for row in on_spark.collect()) == sorted(on_duckdb.fetchall())
+    finally:
+        spark.catalog.dropTempView("customer_attributes")
+        spark.sql("drop database if exists main cascade")

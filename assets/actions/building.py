@@ -11,7 +11,9 @@ import pandas as pd
 from common.charts import BLUE, new_figure, no_data_figure, title
 from common.config import ActionsSettings
 from common.labels import label, money, text
-from common.warehouse import create_table, query_columns, quote, table_columns
+from common.warehouse import (
+    create_table, create_table_in_parts, query_columns, quote, row_count, select_part, table_columns,
+)
 
 SQL = Path(__file__).parent / "sql"
 
@@ -28,20 +30,28 @@ PROFILE_SOURCES = {
     "customer_categories": "categories and cross-sell",
 }
 
+# Customers per statement of the profile: at 10M lines (4.05M customers, five parts) nothing spilled
+# under the 1 GB limit and the step took about a quarter less CPU than one statement, which spilled
+# 2.8 GB; the parts keep each statement's hash tables the same size however many customers there are.
+PROFILE_PART_CUSTOMERS = 1_000_000
+
 
 def build_customer_profile(conn: duckdb.DuckDBPyConnection) -> int:
     """The profile carries every attribute column the retailer's customers file has, under its own
     name (prefixed with `customer_` where it would clash with a profile column), through the temp
-    view `customer_attributes` the profile SQL selects them from."""
+    view `customer_attributes` the profile SQL selects them from. Built in parts of about
+    PROFILE_PART_CUSTOMERS customers each."""
     reserved = {"customer_id", "registered_at", "source_row", "source_file"}
     define_customer_attributes(conn, {})
+    select_part(conn, 0, 1)  # the whole profile, for its column names
     profile_sql = (SQL / "customer_profile.sql").read_text()
     profile_columns = set(query_columns(conn, profile_sql))
     attributes = [name for name in table_columns(conn, "customers") if name not in reserved]
     define_customer_attributes(
         conn, {name: "customer_" + name if name in profile_columns else name for name in attributes}
     )
-    return create_table(conn, "customer_profile", SQL / "customer_profile.sql")
+    parts = -(-row_count(conn, "customer_lifecycle") // PROFILE_PART_CUSTOMERS) or 1
+    return create_table_in_parts(conn, "customer_profile", SQL / "customer_profile.sql", parts)
 
 
 def define_customer_attributes(conn: duckdb.DuckDBPyConnection, names: dict[str, str]) -> None:

@@ -3,10 +3,50 @@
 -- (digital behaviour is null without an events file, and 0 when the file has no events for the
 -- customer). The customers file's own columns come from the temp view customer_attributes, which
 -- names each one for the profile (see building.py).
+-- Built in parts, one statement per part: part getvariable('table_part') of
+-- getvariable('table_parts'), the customers whose hash(customer_id) falls in it, read from every
+-- source (see build_customer_profile). One statement over 4M customers held thirteen hash tables of
+-- millions of rows at once and spilled them under the 1 GB limit.
 with
 
 scope as (
     select as_of from main.analysis_scope
+),
+
+lifecycle as (
+    select * from main.customer_lifecycle where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+actions as (
+    select * from main.next_best_action where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+customers as (
+    select * from main.customers where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+attributes as (
+    select * from customer_attributes where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+rfm as (
+    select * from main.customer_rfm where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+clv as (
+    select * from main.customer_clv where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+abc as (
+    select * from main.customer_abc where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+chains as (
+    select * from main.customer_chain_summary where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+),
+
+windows as (
+    select * from main.repurchase_windows where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
 ),
 
 events_known as (
@@ -24,7 +64,7 @@ digital as (
         count(*) filter (where event_type = 'email_click') as email_clicks_90d,
         count(*) filter (where event_type = 'cart_abandon' and event_date > as_of - 30) as abandoned_carts_30d,
         count(*) filter (where event_type = 'cart_abandon') as abandoned_carts_90d
-    from (select customer_id, event_type, event_ts::date as event_date from main.events)
+    from (select customer_id, event_type, event_ts::date as event_date from main.events where hash(customer_id) % getvariable('table_parts') = getvariable('table_part'))
     cross join scope
     where event_date > as_of - 90 and event_date <= as_of
     group by customer_id
@@ -39,7 +79,7 @@ service as (
         list(ces order by score_ts) filter (where ces is not null) as ces_scores,
         max(score_ts)::date as last_score_date
     from main.service_scores
-    where score_ts::date <= (select as_of from scope)
+    where score_ts::date <= (select as_of from scope) and hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
     group by customer_id
 ),
 
@@ -49,13 +89,14 @@ categories as (
         count(*) as categories_bought,
         any_value(category) filter (where is_main_category) as main_category
     from main.customer_categories
+    where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
     group by customer_id
 ),
 
 segments as (
     select customer_id, any_value(segment_id) as survey_segment_id, any_value(segment_name) as survey_segment
     from main.survey_segments
-    where customer_id is not null and segment_name is not null
+    where customer_id is not null and segment_name is not null and hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
     group by customer_id
 )
 
@@ -71,7 +112,7 @@ select
     actions.expected_value,
     -- registration and CX attributes
     customers.registered_at,
-    customer_attributes.* exclude (customer_id),
+    attributes.* exclude (customer_id),
     -- transactions
     rfm.recency_days,
     rfm.frequency,
@@ -123,16 +164,16 @@ select
     segments.survey_segment_id,
     segments.survey_segment,
     (select as_of from scope) as as_of
-from main.customer_lifecycle as lifecycle
+from lifecycle
 cross join events_known
-left join main.next_best_action as actions using (customer_id)
-left join main.customers as customers using (customer_id)
-left join customer_attributes using (customer_id)
-left join main.customer_rfm as rfm using (customer_id)
-left join main.customer_clv as clv using (customer_id)
-left join main.customer_abc as abc using (customer_id)
-left join main.customer_chain_summary as chains using (customer_id)
-left join main.repurchase_windows as windows using (customer_id)
+left join actions using (customer_id)
+left join customers using (customer_id)
+left join attributes using (customer_id)
+left join rfm using (customer_id)
+left join clv using (customer_id)
+left join abc using (customer_id)
+left join chains using (customer_id)
+left join windows using (customer_id)
 left join categories using (customer_id)
 left join digital using (customer_id)
 left join service using (customer_id)
