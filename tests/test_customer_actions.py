@@ -6,6 +6,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from assets.actions import building as actions_building
 from assets.chains.building import build_chain_tables
 from common.config import ActionsSettings, ChainSettings
 from conftest import REPO, connect, materialize, requires_shared_data
@@ -354,6 +355,17 @@ def test_columns_from_absent_sources_are_present_and_null():
         "from customer_profile"
     ).fetchone()
     assert nulls == (0, 0, 0, 0, 2)
+
+
+def test_the_profile_built_in_parts_has_the_rows_of_the_profile_built_in_one(monkeypatch):
+    """Each part reads its own customers from every source: three parts of one customer each give
+    the rows of one statement over all three, every source's values included."""
+    conn = profile(with_sources=True)
+    whole = conn.execute("select * from customer_profile order by customer_id").fetchall()
+    monkeypatch.setattr(actions_building, "PROFILE_PART_CUSTOMERS", 1)
+    build(conn, "customer_profile")
+    assert conn.execute("select getvariable('table_parts')").fetchone()[0] == 3
+    assert conn.execute("select * from customer_profile order by customer_id").fetchall() == whole
 
 
 # --- on the real pipeline -----------------------------------------------------------------------------
