@@ -31,10 +31,13 @@ scope as (
     select as_of from main.analysis_scope
 ),
 
+-- the latest purchase day is the one with no next: one sort of the purchase days serves both (a
+-- row_number() in descending order sorted them a second time)
 latest_gaps as (
-    select customer_id, purchase_date - lag(purchase_date) over (partition by customer_id order by purchase_date) as gap_days
+    select customer_id, purchase_date - lag(purchase_date) over by_customer as gap_days
     from purchase_days
-    qualify row_number() over (partition by customer_id order by purchase_date desc) = 1
+    window by_customer as (partition by customer_id order by purchase_date)
+    qualify lead(purchase_date) over by_customer is null
 ),
 
 buyers as (
