@@ -31,7 +31,8 @@ spans as (
         purchase_date - lag(purchase_date) over by_customer as gap_before,
         row_number() over by_customer as purchase_days_so_far,
         sum(net_amount) over (by_customer rows unbounded preceding) as spend_so_far,
-        min(purchase_date) over (partition by customer_id) as first_purchase_date
+        -- the first of the customer's ordered days: the one sort the other columns share
+        first_value(purchase_date) over by_customer as first_purchase_date
     from purchase_days
     window by_customer as (partition by customer_id order by purchase_date)
 ),
