@@ -3,6 +3,7 @@
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -170,6 +171,74 @@ def test_repeat_timing_reports_quartiles_of_days_between_purchases_and_to_the_se
     assert timing[("days_between_purchases", "(all)")] == (3, 4.0)
     assert timing[("days_to_second_purchase", "(all)")] == (2, 3.0)
     assert timing[("days_to_second_purchase", "tools")] == (1, 4.0)
+
+
+def test_repeat_timing_percentiles_interpolate_between_the_lengths_around_their_position():
+    # intervals of 1, 2, 3 and 10 days: position (4 - 1) q, between the sorted lengths around it
+    conn = shop([
+        ("P1", date(2024, 1, 1), "paint", False),
+        ("P1", date(2024, 1, 2), "paint", False),
+        ("P1", date(2024, 1, 4), "paint", False),
+        ("P1", date(2024, 1, 7), "paint", False),
+        ("P1", date(2024, 1, 17), "paint", False),
+    ])
+    p25, median, p75, p90, mean = conn.execute(
+        "select p25_days, median_days, p75_days, p90_days, mean_days from repeat_timing "
+        "where measure = 'days_between_purchases' and category = '(all)'"
+    ).fetchone()
+    assert (p25, median, p75, mean) == (1.75, 2.5, 4.75, 4.0)
+    assert p90 == pytest.approx(7.9, rel=1e-15)
+
+
+def test_repeat_timing_agrees_with_quantile_cont_on_thousands_of_groups():
+    conn = duckdb.connect()
+    conn.execute(
+        "create table purchase_chains as "
+        "select 'C' || i::varchar as customer_id, date '2024-01-01' as purchase_date, "
+        "(hash(i) % 700)::bigint as days_to_next, 1 as chain_number, 1 as chain_position from range(200000) r(i)"
+    )
+    conn.execute(  # each customer's day in one of 3,000 categories: groups of 1 to ~130 intervals
+        "create table purchase_lines as select customer_id, purchase_date as order_date, false as is_return, "
+        "'k' || (hash(customer_id) % 3000)::varchar as category from purchase_chains"
+    )
+    build_chain_table(conn, "repeat_timing", ChainSettings())
+    differing = conn.execute(
+        """
+        with expected as (
+            select category, count(*) as intervals, avg(days_to_next) as mean_days,
+                quantile_cont(days_to_next, 0.25) as p25, quantile_cont(days_to_next, 0.5) as p50,
+                quantile_cont(days_to_next, 0.75) as p75, quantile_cont(days_to_next, 0.9) as p90
+            from purchase_chains join purchase_lines using (customer_id)
+            group by category
+        )
+        select count(*) filter (where (e.intervals, e.mean_days, e.p25, e.p50, e.p75) is distinct from
+                                      (r.intervals, r.mean_days, r.p25_days, r.median_days, r.p75_days)),
+               count(*) filter (where abs(e.p90 - r.p90_days) > 1e-12 * e.p90),
+               count(*)
+        from expected as e
+        join repeat_timing as r on r.category = e.category and r.measure = 'days_between_purchases'
+        """
+    ).fetchone()
+    assert differing == (0, 0, 3000)
+
+
+def test_repeat_timing_needs_no_memory_for_the_intervals_themselves():
+    # 4M intervals in two groups: a quantile aggregate holding every value (one copy per
+    # percentile) ran out of memory here, as it did at 40M purchase lines under the 1 GB limit
+    conn = duckdb.connect()
+    conn.execute("set memory_limit = '64MB'")
+    conn.execute(
+        "create table purchase_chains as "
+        "select 'C' || (i // 2)::varchar as customer_id, date '2024-01-01' + ((i % 2) * 30)::integer as purchase_date, "
+        "case when i % 2 = 0 then 1 + (hash(i) % 400)::bigint end as days_to_next, "
+        "1 as chain_number, 1 + i % 2 as chain_position from range(4000000) r(i)"
+    )
+    conn.execute("create table purchase_lines as select 'C0' as customer_id, date '2024-01-01' as order_date, "
+                 "false as is_return, 'paint' as category")
+    build_chain_table(conn, "repeat_timing", ChainSettings())
+    assert conn.execute(
+        "select measure, intervals, median_days from repeat_timing where category = '(all)' order by measure"
+    ).fetchall() == [("days_between_purchases", 2_000_000, 200.0), ("days_to_second_purchase", 2_000_000, 200.0)]
 
 
 def straightforward_labels(purchases: pd.DataFrame, as_of: date, window: int = 7) -> pd.DataFrame:
