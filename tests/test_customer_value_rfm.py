@@ -139,3 +139,49 @@ def test_on_the_sample_one_time_buyers_get_no_p_alive_but_every_customer_a_clv_d
     assert decile_overlaps == 0
     assert statuses == [("ok",)]
     assert scores["predicted_purchases"].iloc[0] > 0
+
+
+def customer_base(customers: int, memory_limit: str = "1GB"):
+    """A warehouse of `customers` buyers with one to four purchase days each, values spread by a hash,
+    and customer_rfm built from it by the real SQL."""
+    import duckdb
+
+    from assets.customer_value.assets import SQL
+    from common.warehouse import create_table
+
+    conn = duckdb.connect(config={"memory_limit": memory_limit})
+    conn.execute("create table analysis_scope as select date '2024-12-31' as as_of")
+    conn.execute(
+        "create table customer_purchase_days as "
+        "select 'C' || (i // 4)::varchar as customer_id, date '2024-01-01' + (hash(i) % 365)::integer as purchase_date, "
+        "((hash(i * 7) % 100000) / 100)::decimal(38, 4) as net_amount, true as is_purchase_day "
+        f"from range({4 * customers}) r(i) where i % 4 = 0 or hash(i) % 3 = 0"
+    )
+    create_table(conn, "customer_rfm", SQL / "customer_rfm.sql", unordered=True)
+    return conn
+
+
+def test_quintile_scores_count_the_quantile_disc_boundaries_each_value_passes():
+    conn = customer_base(20_000)
+    differing = conn.execute(
+        """
+        with boundaries as (
+            select quantile_disc(recency_days, [0.8, 0.6, 0.4, 0.2]) as r, quantile_disc(frequency, [0.2, 0.4, 0.6, 0.8]) as f,
+                   quantile_disc(monetary, [0.2, 0.4, 0.6, 0.8]) as m
+            from customer_rfm
+        )
+        select count(*) from customer_rfm, boundaries
+        where r_score <> 1 + len(list_filter(r, lambda b: recency_days < b))
+           or f_score <> 1 + len(list_filter(f, lambda b: frequency > b))
+           or m_score <> 1 + len(list_filter(m, lambda b: monetary > b))
+        """
+    ).fetchone()[0]
+    assert differing == 0
+    assert conn.execute("select count(distinct m_score), count(distinct r_score) from customer_rfm").fetchone() == (5, 5)
+
+
+def test_millions_of_customers_are_scored_in_a_memory_smaller_than_their_values():
+    # 3M customers under 64 MB: quantile aggregates holding every customer's recency, frequency and
+    # monetary value ran out of memory here (and would at 40M customers under the 1 GB limit)
+    conn = customer_base(3_000_000, memory_limit="64MB")
+    assert conn.execute("select count(*), min(r_score), max(m_score) from customer_rfm").fetchone() == (3_000_000, 1, 5)

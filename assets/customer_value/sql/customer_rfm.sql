@@ -42,12 +42,55 @@ measured as (
 
 -- Quintile scores: 1 plus the number of quintile boundaries a value passes, so customers with
 -- equal values always get equal scores (for recency, a smaller value passes a boundary).
+-- The boundaries are quantile_disc's, read off how many customers have each value: the value at
+-- 0-based position ceil(n q) - 1 of the sorted values, with q in tenths in integer arithmetic as
+-- quantile_disc does it. A quantile aggregate would hold every customer's three values in memory,
+-- unspilled (about 1 GB at 40M customers); counting spills like any grouping.
+counted as (
+    select 'recency' as measure, recency_days::double as value, count(*) as customers from measured group by recency_days
+    union all
+    select 'frequency', frequency::double, count(*) from measured group by frequency
+    union all
+    select 'monetary', monetary, count(*) from measured group by monetary
+),
+
+cumulative as (
+    select
+        measure,
+        value,
+        sum(customers) over (partition by measure order by value) as up_to_value,
+        sum(customers) over (partition by measure) as total
+    from counted
+),
+
+positions as (
+    select distinct
+        measure,
+        tenths,
+        greatest(1, total - (total * (10 - tenths)) // 10) - 1 as position
+    from cumulative
+    cross join (values (2), (4), (6), (8)) as fractions (tenths)
+),
+
+picked as (
+    select positions.measure, positions.tenths, min(cumulative.value) filter (where cumulative.up_to_value > positions.position) as boundary
+    from positions
+    join cumulative on cumulative.measure = positions.measure
+    group by positions.measure, positions.tenths
+),
+
 boundaries as (
     select
-        quantile_disc(recency_days, [0.8, 0.6, 0.4, 0.2]) as recency_boundaries,
-        quantile_disc(frequency, [0.2, 0.4, 0.6, 0.8]) as frequency_boundaries,
-        quantile_disc(monetary, [0.2, 0.4, 0.6, 0.8]) as monetary_boundaries
-    from measured
+        [max(boundary) filter (where measure = 'recency' and tenths = 8), max(boundary) filter (where measure = 'recency' and tenths = 6),
+         max(boundary) filter (where measure = 'recency' and tenths = 4), max(boundary) filter (where measure = 'recency' and tenths = 2)]
+            as recency_boundaries,
+        [max(boundary) filter (where measure = 'frequency' and tenths = 2), max(boundary) filter (where measure = 'frequency' and tenths = 4),
+         max(boundary) filter (where measure = 'frequency' and tenths = 6), max(boundary) filter (where measure = 'frequency' and tenths = 8)]
+            as frequency_boundaries,
+        [max(boundary) filter (where measure = 'monetary' and tenths = 2), max(boundary) filter (where measure = 'monetary' and tenths = 4),
+         max(boundary) filter (where measure = 'monetary' and tenths = 6), max(boundary) filter (where measure = 'monetary' and tenths = 8)]
+            as monetary_boundaries
+    from picked
 ),
 
 scored as (
