@@ -237,3 +237,27 @@ def test_on_online_retail_no_model_sees_dropout_and_lifecycle_judges_by_recency_
     assert len(at_risk) > 100
     assert at_risk.str.contains(f"judged by recency as P(alive) is not available: {not_informative}", regex=False).all()
     assert not stages["stage_rule"].str.contains("P(alive) 0", regex=False).any()
+
+
+def test_the_backtest_scores_do_not_depend_on_the_order_of_the_calibration_groups():
+    # groups sharing (frequency, recency, T) and differing in their actual purchases: sums over them
+    # in the order rows happen to arrive would differ in the last bits from run to run
+    from assets.customer_value.modeling import SQL
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    groups = pd.DataFrame({
+        "model": "bg_nbd",
+        "frequency": rng.integers(0, 3, n), "recency": rng.integers(0, 3, n).astype(float), "T": 10.0,
+        "customers": rng.integers(1, 50, n), "actual": rng.integers(0, 5000, n), "p_alive": rng.random(n),
+    }).drop_duplicates(["frequency", "recency", "T", "actual"])
+    groups["predicted"] = groups["frequency"] * 0.1 + groups["recency"] / 3 + 1e-3
+    scores = []
+    for order in (groups, groups.sample(frac=1, random_state=1)):
+        conn = duckdb.connect()
+        conn.execute("set threads = 1")
+        conn.register("order_frame", order.reset_index(drop=True))
+        conn.execute("create table clv_backtest_compared as select * from order_frame")
+        scores.append((conn.execute((SQL / "clv_model_scores.sql").read_text()).fetchall(),
+                       conn.execute((SQL / "clv_backtest_by_frequency.sql").read_text()).fetchall()))
+    assert scores[0] == scores[1]
