@@ -75,12 +75,38 @@ def create_table(
     select = read_sql(sql_file, **(identifiers or {})).strip().rstrip(";")
     if not isinstance(conn, duckdb.DuckDBPyConnection):
         return conn.create_table(table, select, params)
+    return replace_table(conn, table, select, params, unordered=unordered)
+
+
+def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, parts: int) -> int:
+    """`create_table` of a SELECT that gives only the rows `in_table_part(key)` of each source, one
+    statement per part, in one transaction: each statement's joins hold only their part of the rows
+    in memory (a many-way join of millions of rows otherwise spills every hash table under the
+    DuckDB limit). Spark builds the table in one statement, part 0 of 1: its joins are partitioned
+    already."""
+    select = read_sql(sql_file).strip().rstrip(";")
+    if not isinstance(conn, duckdb.DuckDBPyConnection):
+        select_part(conn, 0, 1)
+        return conn.create_table(table, select)
+    return replace_table(conn, table, select, parts=parts)
+
+
+def replace_table(
+    conn: duckdb.DuckDBPyConnection, table: str, select: str, params: dict | None = None, unordered: bool = False,
+    parts: int | None = None,
+) -> int:
+    """The one way a DuckDB table is replaced by a SELECT's rows (see create_table), in `parts`
+    statements when given (see create_table_in_parts)."""
     if unordered:
         conn.execute("set preserve_insertion_order = false")
     conn.execute("begin transaction")
     try:
-        define_table(conn, table, select, params)
-        run_sql(conn, f"insert into {quote(table)}\n{select}", params)
+        for part in range(parts or 1):
+            if parts:
+                select_part(conn, part, parts)
+            if part == 0:
+                define_table(conn, table, select, params)
+            run_sql(conn, f"insert into {quote(table)}\n{select}", params)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -91,32 +117,19 @@ def create_table(
     return row_count(conn, table)
 
 
-def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, parts: int) -> int:
-    """`create_table` of a SELECT that reads which part of the rows it gives from the variables
-    `table_part` (0 to `table_parts` - 1) and `table_parts`, one statement per part, in one
-    transaction: each statement's joins hold only their part of the rows in memory (a many-way join
-    of millions of rows otherwise spills every hash table under the DuckDB limit). Spark builds the
-    table in one statement, part 0 of 1: its joins are partitioned already."""
-    select = read_sql(sql_file).strip().rstrip(";")
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        select_part(conn, 0, 1)
-        return conn.create_table(table, select)
-    conn.execute("begin transaction")
-    try:
-        define_table(conn, table, select)
-        for part in range(parts):
-            select_part(conn, part, parts)
-            run_sql(conn, f"insert into {quote(table)}\n{select}")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
-    return row_count(conn, table)
+# The filter of a SELECT built in parts, stated once per source as `in_table_part(key)`: the rows
+# whose key hashes to part `table_part` of `table_parts`. A macro, so the Spark engine expands it
+# where it is used (common/dialects.py).
+IN_TABLE_PART = (
+    "create or replace temp macro in_table_part(row_key) as "
+    "hash(row_key) % getvariable('table_parts') = getvariable('table_part')"
+)
 
 
 def select_part(conn: duckdb.DuckDBPyConnection, part: int, parts: int) -> None:
     """Which part of its rows a SELECT built in parts gives next (see create_table_in_parts). Spark
     cannot even plan such a SELECT before the variables are set: DuckDB reads a missing one as null."""
+    conn.execute(IN_TABLE_PART)
     conn.execute("set variable table_parts = ?", [parts])
     conn.execute("set variable table_part = ?", [part])
 

@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from common.warehouse import create_table
+from common.warehouse import create_table, create_table_in_parts
 
 
 @pytest.fixture
@@ -54,6 +54,33 @@ def test_a_failing_query_keeps_the_previous_table(conn, tmp_path):
         create_table(conn, "kept", bad)
     assert conn.execute("select count(*), count(distinct customer_id) from kept").fetchone() == (10, 10)
     assert [column for (column,) in conn.execute("select column_name from duckdb_columns() where table_name = 'kept'").fetchall()] == ["n", "customer_id"]
+
+
+def test_a_table_built_in_parts_has_each_row_of_its_sources_once(conn, tmp_path):
+    """Each statement reads only the rows in_table_part(key) of every source; together the parts
+    give each row once, joins matched within their part."""
+    conn.execute("create table customers as select 'C' || range as customer_id, range as n from range(10000)")
+    conn.execute("create table orders as select 'C' || (range % 10000) as customer_id, 1 as orders from range(30000)")
+    sql = write_sql(tmp_path, "per_customer", """
+        with mine as (select * from customers where in_table_part(customer_id)),
+        my_orders as (select customer_id, sum(orders) as orders from orders where in_table_part(customer_id) group by 1)
+        select mine.customer_id, mine.n, my_orders.orders from mine join my_orders using (customer_id)
+    """)
+    assert create_table_in_parts(conn, "per_customer", sql, 4) == 10_000
+    assert conn.execute("select count(distinct customer_id), sum(n), min(orders), max(orders) from per_customer").fetchone() == (
+        10_000, sum(range(10_000)), 3, 3,
+    )
+
+
+def test_a_failing_part_keeps_the_previous_table(conn, tmp_path):
+    conn.execute("create table customers as select 'C' || range as customer_id from range(100)")
+    good = write_sql(tmp_path, "good", "select customer_id from customers where in_table_part(customer_id)")
+    bad = write_sql(tmp_path, "bad", good.read_text() + " and error_in_part_two()")
+    conn.execute("create macro error_in_part_two() as case when getvariable('table_part') = 2 then error('part 2 failed') else true end")
+    create_table_in_parts(conn, "kept", good, 3)
+    with pytest.raises(duckdb.InvalidInputException, match="part 2 failed"):
+        create_table_in_parts(conn, "kept", bad, 3)
+    assert conn.execute("select count(*) from kept").fetchone()[0] == 100
 
 
 def test_customer_and_order_ids_are_stored_uncompressed_and_other_text_columns_compressed(conn, tmp_path):

@@ -3,10 +3,10 @@
 -- (digital behaviour is null without an events file, and 0 when the file has no events for the
 -- customer). The customers file's own columns come from the temp view customer_attributes, which
 -- names each one for the profile (see building.py).
--- Built in parts, one statement per part: part getvariable('table_part') of
--- getvariable('table_parts'), the customers whose hash(customer_id) falls in it, read from every
--- source (see build_customer_profile). One statement over 4M customers held thirteen hash tables of
--- millions of rows at once and spilled them under the 1 GB limit.
+-- Built in parts, one statement per part: the customers in_table_part(customer_id), read from
+-- every source (see build_customer_profile and common/warehouse.py). One statement over 4M
+-- customers held thirteen hash tables of millions of rows at once and spilled them under the 1 GB
+-- limit.
 with
 
 scope as (
@@ -14,39 +14,39 @@ scope as (
 ),
 
 lifecycle as (
-    select * from main.customer_lifecycle where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.customer_lifecycle where in_table_part(customer_id)
 ),
 
 actions as (
-    select * from main.next_best_action where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.next_best_action where in_table_part(customer_id)
 ),
 
 customers as (
-    select * from main.customers where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.customers where in_table_part(customer_id)
 ),
 
 attributes as (
-    select * from customer_attributes where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from customer_attributes where in_table_part(customer_id)
 ),
 
 rfm as (
-    select * from main.customer_rfm where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.customer_rfm where in_table_part(customer_id)
 ),
 
 clv as (
-    select * from main.customer_clv where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.customer_clv where in_table_part(customer_id)
 ),
 
 abc as (
-    select * from main.customer_abc where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.customer_abc where in_table_part(customer_id)
 ),
 
 chains as (
-    select * from main.customer_chain_summary where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.customer_chain_summary where in_table_part(customer_id)
 ),
 
 windows as (
-    select * from main.repurchase_windows where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    select * from main.repurchase_windows where in_table_part(customer_id)
 ),
 
 events_known as (
@@ -64,7 +64,7 @@ digital as (
         count(*) filter (where event_type = 'email_click') as email_clicks_90d,
         count(*) filter (where event_type = 'cart_abandon' and event_date > as_of - 30) as abandoned_carts_30d,
         count(*) filter (where event_type = 'cart_abandon') as abandoned_carts_90d
-    from (select customer_id, event_type, event_ts::date as event_date from main.events where hash(customer_id) % getvariable('table_parts') = getvariable('table_part'))
+    from (select customer_id, event_type, event_ts::date as event_date from main.events where in_table_part(customer_id))
     cross join scope
     where event_date > as_of - 90 and event_date <= as_of
     group by customer_id
@@ -79,7 +79,7 @@ service as (
         list(ces order by score_ts) filter (where ces is not null) as ces_scores,
         max(score_ts)::date as last_score_date
     from main.service_scores
-    where score_ts::date <= (select as_of from scope) and hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    where score_ts::date <= (select as_of from scope) and in_table_part(customer_id)
     group by customer_id
 ),
 
@@ -89,14 +89,14 @@ categories as (
         count(*) as categories_bought,
         any_value(category) filter (where is_main_category) as main_category
     from main.customer_categories
-    where hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    where in_table_part(customer_id)
     group by customer_id
 ),
 
 segments as (
     select customer_id, any_value(segment_id) as survey_segment_id, any_value(segment_name) as survey_segment
     from main.survey_segments
-    where customer_id is not null and segment_name is not null and hash(customer_id) % getvariable('table_parts') = getvariable('table_part')
+    where customer_id is not null and segment_name is not null and in_table_part(customer_id)
     group by customer_id
 )
 
