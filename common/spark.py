@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from common.config import ConfigError, SparkSettings
 from common.dialects import macro_definitions, spark_statements
-from common.warehouse import quote as quote_duckdb
+from common.warehouse import quote as quote_duckdb, select_part
 
 DATABASE = "main"
 # DuckDB statements that have no Spark counterpart and need none: Spark writes each table in one
@@ -333,7 +333,7 @@ class SparkConnection:
             return None
         return self.spark.sql(statement, args=bound(statement, params))
 
-    # --- what common.warehouse asks of an engine ----------------------------------------------
+    # --- what common.warehouse asks of an engine (its Engine protocol) -------------------------
 
     def create_table_as(self, table: str, select: str, params=None) -> None:
         """`table` (replacing it) as a Parquet table holding the rows of `select` (Spark SQL). Written
@@ -345,7 +345,11 @@ class SparkConnection:
         drop_table(self.spark, table, self.database)
         self.spark.sql(f"alter table {quote(self.database)}.{quote(staged)} rename to {quote(self.database)}.{quote(table)}")
 
-    def create_table(self, table: str, select: str, params=None) -> int:
+    def create_table(self, table: str, select: str, params=None, unordered: bool = False, parts: int | None = None) -> int:
+        """A Spark table has no row order to keep (`unordered` changes nothing), and one built in
+        parts is built in one statement, part 0 of 1: Spark's joins are partitioned already."""
+        if parts:
+            select_part(self, 0, 1)
         statements = self.translate(select)
         self.create_table_as(table, statements[-1], params)
         return self.row_count(table)

@@ -2,13 +2,15 @@
 
 SQL lives in `.sql` files beside the stage that owns it; this module is the one small helper that
 runs them, so every stage materializes tables the same way. The connection is DuckDB's, or on the
-Spark engine a `common.spark.SparkConnection`, which the table helpers hand their work to.
+Spark engine a `common.spark.SparkConnection`; the table helpers hand their work to its `Engine`
+(`engine(conn)`, the one place that tells the two apart).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -33,6 +35,161 @@ def run_sql(conn: duckdb.DuckDBPyConnection, sql: str | Path, params: dict | Non
         raise ValueError(f"SQL {sql if isinstance(sql, Path) else '(inline)'} needs parameters {sorted(missing)}")
     # Drained here: DuckDB 2.0 refuses further work on a connection with an unfinished result.
     return (conn.execute(text, wanted) if wanted else conn.execute(text)).fetchall()
+
+
+# --- what a stage calls: its SQL files made into tables and views, on either engine ---------------
+
+
+def create_table(
+    conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None, unordered: bool = False,
+    identifiers: dict[str, str] | None = None,
+) -> int:
+    """Materialize the SELECT in `sql_file` as `table` (replacing it) and return its row count.
+    In one transaction: readers see the old table or the new one, and a failure keeps the old one.
+    `unordered`: the SELECT's row order means nothing (a GROUP BY's is arbitrary anyway), so DuckDB
+    may store rows as its threads produce them instead of keeping their order (about a tenth less
+    work writing a per-customer table of millions of rows). `identifiers`: the file's `{name}`
+    placeholders, filled with quoted identifiers (see read_sql)."""
+    return engine(conn).create_table(table, read_select(sql_file, **(identifiers or {})), params, unordered=unordered)
+
+
+def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, parts: int) -> int:
+    """`create_table` of a SELECT that gives only the rows `in_table_part(key)` of each source, one
+    statement per part, in one transaction: each statement's joins hold only their part of the rows
+    in memory (a many-way join of millions of rows otherwise spills every hash table under the
+    DuckDB limit). Spark builds the table in one statement, part 0 of 1: its joins are partitioned
+    already."""
+    return engine(conn).create_table(table, read_select(sql_file), parts=parts)
+
+
+# The filter of a SELECT built in parts, stated once per source as `in_table_part(key)`: the rows
+# whose key hashes to part `table_part` of `table_parts`. A macro, so the Spark engine expands it
+# where it is used (common/dialects.py).
+IN_TABLE_PART = (
+    "create or replace temp macro in_table_part(row_key) as "
+    "hash(row_key) % getvariable('table_parts') = getvariable('table_part')"
+)
+
+
+def select_part(conn: duckdb.DuckDBPyConnection, part: int, parts: int) -> None:
+    """Which part of its rows a SELECT built in parts gives next (see create_table_in_parts). Spark
+    cannot even plan such a SELECT before the variables are set: DuckDB reads a missing one as null."""
+    conn.execute(IN_TABLE_PART)
+    conn.execute("set variable table_parts = ?", [parts])
+    conn.execute("set variable table_part = ?", [part])
+
+
+def create_temp_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None) -> int:
+    """Materialize the SELECT in `sql_file` as a temp table: scratch work of one step, gone with its
+    connection and never published."""
+    return engine(conn).create_temp_table(table, read_select(sql_file), params)
+
+
+def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path, temporary: bool = False) -> None:
+    """Define the SELECT in `sql_file` as `view`: for rows cheap to derive, not worth a copy. A
+    temporary view belongs to the step's connection and is never published."""
+    engine(conn).create_view(view, read_select(sql_file), temporary)
+
+
+def create_table_from_frame(conn: duckdb.DuckDBPyConnection, table: str, frame, temporary: bool = False) -> int:
+    """Store a small DataFrame (model parameters, a backtest summary) as a warehouse table, or as a
+    temp table for a step's own scratch work."""
+    return engine(conn).create_table_from_frame(table, frame, temporary)
+
+
+def replace_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: str, key: str) -> int:
+    """Keep `table` as a log across runs: the rows of the step's temp table or view `rows` replace
+    those of `table` with the same `key` value (a re-run replaces its own rows), the others stay.
+    Created from `rows` the first time; a column new in `rows` is added, null in the older rows.
+    Returns the table's row count."""
+    return engine(conn).replace_rows(table, rows, key)
+
+
+def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    return engine(conn).row_count(table)
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return engine(conn).table_exists(table)
+
+
+def table_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The warehouse's tables (not the temporary ones of a step)."""
+    return engine(conn).table_names()
+
+
+def view_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The warehouse's views (not the temporary ones of a step)."""
+    return engine(conn).view_names()
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The column names of a table in the warehouse's main schema, in order."""
+    return list(column_types(conn, table))
+
+
+def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Each column of a table or view in the warehouse's main schema with its type, in order; on
+    either engine DuckDB's name for the type (what the published Parquet file reads back as)."""
+    return engine(conn).column_types(table)
+
+
+def comment_on(conn: duckdb.DuckDBPyConnection, table: str, kind: str, description: str, columns: dict[str, str]) -> None:
+    """A table's or view's description and its columns' (`kind`: 'table' or 'view'), as the
+    engine's own comments."""
+    engine(conn).comment_on(table, kind, description, columns)
+
+
+def query_columns(conn: duckdb.DuckDBPyConnection, select: str) -> list[str]:
+    """The column names a SELECT would give, without running it."""
+    return engine(conn).query_columns(select)
+
+
+def read_as_of(conn: duckdb.DuckDBPyConnection):
+    """The run's analysis date, as fixed by the `analysis_scope` asset."""
+    return conn.execute("select as_of from analysis_scope").fetchall()[0][0]
+
+
+def read_select(sql_file: Path, **identifiers: str) -> str:
+    return read_sql(sql_file, **identifiers).strip().rstrip(";")
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal, for the few statements that take no parameters (COMMENT ON, COPY options);
+    everything else binds its values."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --- the engines: what a table operation means on each ------------------------------------------
+
+
+class Engine(Protocol):
+    """What the helpers above ask of an engine. The SELECTs are DuckDB SQL; an engine that speaks
+    another dialect translates them (common.spark.SparkConnection)."""
+
+    def create_table(
+        self, table: str, select: str, params: dict | None = None, unordered: bool = False, parts: int | None = None,
+    ) -> int: ...
+    def create_temp_table(self, table: str, select: str, params: dict | None = None) -> int: ...
+    def create_view(self, view: str, select: str, temporary: bool = False) -> None: ...
+    def create_table_from_frame(self, table: str, frame, temporary: bool = False) -> int: ...
+    def replace_rows(self, table: str, rows: str, key: str) -> int: ...
+    def row_count(self, table: str) -> int: ...
+    def table_exists(self, table: str) -> bool: ...
+    def table_names(self) -> list[str]: ...
+    def view_names(self) -> list[str]: ...
+    def column_types(self, table: str) -> dict[str, str]: ...
+    def comment_on(self, table: str, kind: str, description: str, columns: dict[str, str]) -> None: ...
+    def query_columns(self, select: str) -> list[str]: ...
+
+
+def engine(conn) -> Engine:
+    """The engine behind a connection: DuckDB's own connection is wrapped, a SparkConnection is one."""
+    return DuckDBEngine(conn) if isinstance(conn, duckdb.DuckDBPyConnection) else conn
 
 
 # Text columns holding an identifier that is (nearly) unique per row. DuckDB's dictionary+FSST string
@@ -62,218 +219,110 @@ def define_table(conn: duckdb.DuckDBPyConnection, table: str, select: str, param
     conn.execute(f"create or replace table {name} (\n    {definitions}\n)")
 
 
-def create_table(
-    conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None, unordered: bool = False,
-    identifiers: dict[str, str] | None = None,
-) -> int:
-    """Materialize the SELECT in `sql_file` as `table` (replacing it) and return its row count.
-    In one transaction: readers see the old table or the new one, and a failure keeps the old one.
-    `unordered`: the SELECT's row order means nothing (a GROUP BY's is arbitrary anyway), so DuckDB
-    may store rows as its threads produce them instead of keeping their order (about a tenth less
-    work writing a per-customer table of millions of rows). `identifiers`: the file's `{name}`
-    placeholders, filled with quoted identifiers (see read_sql)."""
-    select = read_sql(sql_file, **(identifiers or {})).strip().rstrip(";")
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.create_table(table, select, params)
-    return replace_table(conn, table, select, params, unordered=unordered)
+class DuckDBEngine:
+    """The Engine of a DuckDB connection: the warehouse file itself."""
 
+    def __init__(self, conn: duckdb.DuckDBPyConnection):
+        self.conn = conn
 
-def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, parts: int) -> int:
-    """`create_table` of a SELECT that gives only the rows `in_table_part(key)` of each source, one
-    statement per part, in one transaction: each statement's joins hold only their part of the rows
-    in memory (a many-way join of millions of rows otherwise spills every hash table under the
-    DuckDB limit). Spark builds the table in one statement, part 0 of 1: its joins are partitioned
-    already."""
-    select = read_sql(sql_file).strip().rstrip(";")
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        select_part(conn, 0, 1)
-        return conn.create_table(table, select)
-    return replace_table(conn, table, select, parts=parts)
-
-
-def replace_table(
-    conn: duckdb.DuckDBPyConnection, table: str, select: str, params: dict | None = None, unordered: bool = False,
-    parts: int | None = None,
-) -> int:
-    """The one way a DuckDB table is replaced by a SELECT's rows (see create_table), in `parts`
-    statements when given (see create_table_in_parts)."""
-    if unordered:
-        conn.execute("set preserve_insertion_order = false")
-    conn.execute("begin transaction")
-    try:
-        for part in range(parts or 1):
-            if parts:
-                select_part(conn, part, parts)
-            if part == 0:
-                define_table(conn, table, select, params)
-            run_sql(conn, f"insert into {quote(table)}\n{select}", params)
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
-    finally:
+    def create_table(
+        self, table: str, select: str, params: dict | None = None, unordered: bool = False, parts: int | None = None,
+    ) -> int:
+        """Defined empty, then filled by one INSERT, or one per part, in one transaction (see
+        create_table and create_table_in_parts)."""
+        conn = self.conn
         if unordered:
-            conn.execute("reset preserve_insertion_order")
-    return row_count(conn, table)
+            conn.execute("set preserve_insertion_order = false")
+        conn.execute("begin transaction")
+        try:
+            for part in range(parts or 1):
+                if parts:
+                    select_part(conn, part, parts)
+                if part == 0:
+                    define_table(conn, table, select, params)
+                run_sql(conn, f"insert into {quote(table)}\n{select}", params)
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        finally:
+            if unordered:
+                conn.execute("reset preserve_insertion_order")
+        return self.row_count(table)
 
+    def create_temp_table(self, table: str, select: str, params: dict | None = None) -> int:
+        run_sql(self.conn, f"create or replace temp table {quote(table)} as\n{select}", params)
+        return self.row_count(table)
 
-# The filter of a SELECT built in parts, stated once per source as `in_table_part(key)`: the rows
-# whose key hashes to part `table_part` of `table_parts`. A macro, so the Spark engine expands it
-# where it is used (common/dialects.py).
-IN_TABLE_PART = (
-    "create or replace temp macro in_table_part(row_key) as "
-    "hash(row_key) % getvariable('table_parts') = getvariable('table_part')"
-)
+    def create_view(self, view: str, select: str, temporary: bool = False) -> None:
+        self.conn.execute(f"create or replace {'temp ' if temporary else ''}view {quote(view)} as\n{select}")
 
+    def create_table_from_frame(self, table: str, frame, temporary: bool = False) -> int:
+        self.conn.register("frame_to_store", frame)
+        try:
+            self.conn.execute(
+                f"create or replace {'temp ' if temporary else ''}table {quote(table)} as select * from frame_to_store"
+            )
+        finally:
+            self.conn.unregister("frame_to_store")
+        return self.row_count(table)
 
-def select_part(conn: duckdb.DuckDBPyConnection, part: int, parts: int) -> None:
-    """Which part of its rows a SELECT built in parts gives next (see create_table_in_parts). Spark
-    cannot even plan such a SELECT before the variables are set: DuckDB reads a missing one as null."""
-    conn.execute(IN_TABLE_PART)
-    conn.execute("set variable table_parts = ?", [parts])
-    conn.execute("set variable table_part = ?", [part])
+    def replace_rows(self, table: str, rows: str, key: str) -> int:
+        conn = self.conn
+        name, new, column = quote(table), quote(rows), quote(key)
+        conn.execute("begin transaction")
+        try:
+            conn.execute(f"create table if not exists {name} as select * from {new} with no data")
+            existing = set(self.column_types(table))
+            for added, data_type, *_ in conn.execute(f"describe {new}").fetchall():
+                if added not in existing:
+                    conn.execute(f"alter table {name} add column {quote(added)} {data_type}")
+            conn.execute(f"delete from {name} where {column} in (select {column} from {new})")
+            conn.execute(f"insert into {name} by name select * from {new}")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        return self.row_count(table)
 
+    def row_count(self, table: str) -> int:
+        return self.conn.execute(f"select count(*) from {quote(table)}").fetchall()[0][0]
 
-def create_temp_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None) -> int:
-    """Materialize the SELECT in `sql_file` as a temp table: scratch work of one step, gone with its
-    connection and never published."""
-    select = sql_file.read_text().strip().rstrip(";")
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.create_temp_table(table, select, params)
-    run_sql(conn, f"create or replace temp table {quote(table)} as\n{select}", params)
-    return row_count(conn, table)
+    def table_exists(self, table: str) -> bool:
+        found = self.conn.execute(
+            "select count(*) from duckdb_tables() where table_name = ? and database_name = current_database()",
+            [table],
+        ).fetchall()[0][0]
+        return found > 0
 
+    def table_names(self) -> list[str]:
+        rows = self.conn.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = current_database() and not temporary order by table_name"
+        ).fetchall()
+        return [name for (name,) in rows]
 
-def replace_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: str, key: str) -> int:
-    """Keep `table` as a log across runs: the rows of the step's temp table or view `rows` replace
-    those of `table` with the same `key` value (a re-run replaces its own rows), the others stay.
-    Created from `rows` the first time; a column new in `rows` is added, null in the older rows.
-    Returns the table's row count."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.replace_rows(table, rows, key)
-    name, new, column = quote(table), quote(rows), quote(key)
-    conn.execute("begin transaction")
-    try:
-        conn.execute(f"create table if not exists {name} as select * from {new} with no data")
-        existing = set(table_columns(conn, table))
-        for added, data_type, *_ in conn.execute(f"describe {new}").fetchall():
-            if added not in existing:
-                conn.execute(f"alter table {name} add column {quote(added)} {data_type}")
-        conn.execute(f"delete from {name} where {column} in (select {column} from {new})")
-        conn.execute(f"insert into {name} by name select * from {new}")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
-    return row_count(conn, table)
+    def view_names(self) -> list[str]:
+        rows = self.conn.execute(
+            "select view_name from duckdb_views() where database_name = current_database() "
+            "and schema_name = 'main' and not temporary and not internal order by view_name"
+        ).fetchall()
+        return [name for (name,) in rows]
 
+    def column_types(self, table: str) -> dict[str, str]:
+        return dict(self.conn.execute(
+            "select column_name, data_type from duckdb_columns() where table_name = ? and schema_name = 'main' "
+            "and database_name = current_database() order by column_index",
+            [table],
+        ).fetchall())
 
-def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.row_count(table)
-    return conn.execute(f"select count(*) from {quote(table)}").fetchall()[0][0]
+    def comment_on(self, table: str, kind: str, description: str, columns: dict[str, str]) -> None:
+        self.conn.execute(f"comment on {'view' if kind == 'view' else 'table'} {quote(table)} is {literal(description)}")
+        for column, text in columns.items():
+            self.conn.execute(f"comment on column {quote(table)}.{quote(column)} is {literal(text)}")
 
-
-def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.table_exists(table)
-    found = conn.execute(
-        "select count(*) from duckdb_tables() where table_name = ? and database_name = current_database()",
-        [table],
-    ).fetchall()[0][0]
-    return found > 0
-
-
-def table_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.table_names()
-    rows = conn.execute(
-        "select table_name from duckdb_tables() "
-        "where database_name = current_database() and not temporary order by table_name"
-    ).fetchall()
-    return [name for (name,) in rows]
-
-
-def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """The column names of a table in the warehouse's main schema, in order."""
-    return list(column_types(conn, table))
-
-
-def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    """Each column of a table or view in the warehouse's main schema with its type, in order; on
-    either engine DuckDB's name for the type (what the published Parquet file reads back as)."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.column_types(table)
-    return dict(conn.execute(
-        "select column_name, data_type from duckdb_columns() where table_name = ? and schema_name = 'main' "
-        "and database_name = current_database() order by column_index",
-        [table],
-    ).fetchall())
-
-
-def view_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """The warehouse's views (not the temporary ones of a step)."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.view_names()
-    rows = conn.execute(
-        "select view_name from duckdb_views() where database_name = current_database() "
-        "and schema_name = 'main' and not temporary and not internal order by view_name"
-    ).fetchall()
-    return [name for (name,) in rows]
-
-
-def comment_on(conn: duckdb.DuckDBPyConnection, table: str, kind: str, description: str, columns: dict[str, str]) -> None:
-    """A table's or view's description and its columns' (`kind`: 'table' or 'view'), as the
-    engine's own comments."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.comment_on(table, kind, description, columns)
-    conn.execute(f"comment on {'view' if kind == 'view' else 'table'} {quote(table)} is {literal(description)}")
-    for column, text in columns.items():
-        conn.execute(f"comment on column {quote(table)}.{quote(column)} is {literal(text)}")
-
-
-def query_columns(conn: duckdb.DuckDBPyConnection, select: str) -> list[str]:
-    """The column names a SELECT would give, without running it."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.query_columns(select)
-    return [row[0] for row in conn.execute(f"describe {select}").fetchall()]
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    """A SQL string literal, for the few statements that take no parameters (COMMENT ON, COPY options);
-    everything else binds its values."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def create_view(conn: duckdb.DuckDBPyConnection, view: str, sql_file: Path, temporary: bool = False) -> None:
-    """Define the SELECT in `sql_file` as `view`: for rows cheap to derive, not worth a copy. A
-    temporary view belongs to the step's connection and is never published."""
-    select = sql_file.read_text().strip().rstrip(";")
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.create_view(view, select, temporary)
-    conn.execute(f"create or replace {'temp ' if temporary else ''}view {quote(view)} as\n{select}")
-
-
-def read_as_of(conn: duckdb.DuckDBPyConnection):
-    """The run's analysis date, as fixed by the `analysis_scope` asset."""
-    return conn.execute("select as_of from analysis_scope").fetchall()[0][0]
-
-
-def create_table_from_frame(conn: duckdb.DuckDBPyConnection, table: str, frame, temporary: bool = False) -> int:
-    """Store a small DataFrame (model parameters, a backtest summary) as a warehouse table, or as a
-    temp table for a step's own scratch work."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return conn.create_table_from_frame(table, frame, temporary)
-    conn.register("frame_to_store", frame)
-    try:
-        conn.execute(f"create or replace {'temp ' if temporary else ''}table {quote(table)} as select * from frame_to_store")
-    finally:
-        conn.unregister("frame_to_store")
-    return row_count(conn, table)
+    def query_columns(self, select: str) -> list[str]:
+        return [row[0] for row in self.conn.execute(f"describe {select}").fetchall()]
 
 
 # --- faults an operator can act on ------------------------------------------------------------

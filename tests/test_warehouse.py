@@ -1,9 +1,12 @@
 """Materializing a stage's SQL as a table: all or nothing, and customer ids stored for fast writes."""
 
+import inspect
+
 import duckdb
 import pytest
 
-from common.warehouse import create_table, create_table_in_parts
+from common.spark import SparkConnection
+from common.warehouse import DuckDBEngine, Engine, create_table, create_table_in_parts
 
 
 @pytest.fixture
@@ -111,3 +114,14 @@ def test_an_unordered_table_has_every_row_and_later_tables_on_the_connection_kee
     ordered = write_sql(tmp_path, "ordered", "select range as n from range(300000)")
     create_table(conn, "in_order", ordered)
     assert conn.execute("select count(*) from (select n, row_number() over () - 1 as position from in_order) where n <> position").fetchone()[0] == 0
+
+
+def test_both_engines_offer_every_table_operation_with_the_same_parameters():
+    """A stage's helpers call the Engine protocol whatever the engine: each engine has every
+    operation, taking the same parameters in the same order."""
+    operations = [name for name in vars(Engine) if not name.startswith("_")]
+    assert "create_table" in operations and "replace_rows" in operations
+    for implementation in (DuckDBEngine, SparkConnection):
+        for name in operations:
+            declared = list(inspect.signature(getattr(Engine, name)).parameters)
+            assert list(inspect.signature(getattr(implementation, name)).parameters) == declared, (implementation, name)
