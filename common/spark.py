@@ -345,11 +345,13 @@ class SparkConnection:
         drop_table(self.spark, table, self.database)
         self.spark.sql(f"alter table {quote(self.database)}.{quote(staged)} rename to {quote(self.database)}.{quote(table)}")
 
-    def create_table(self, table: str, select: str, params=None, unordered: bool = False, parts: int | None = None) -> int:
+    def create_table(
+        self, table: str, select: str, params=None, unordered: bool = False, parts: list[str] | None = None,
+    ) -> int:
         """A Spark table has no row order to keep (`unordered` changes nothing), and one built in
-        parts is built in one statement, part 0 of 1: Spark's joins are partitioned already."""
-        if parts:
-            select_part(self, 0, 1)
+        parts is built in one statement of every key: Spark's joins are partitioned already."""
+        if parts is not None:
+            select_part(self)
         statements = self.translate(select)
         self.create_table_as(table, statements[-1], params)
         return self.row_count(table)

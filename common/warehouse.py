@@ -53,30 +53,55 @@ def create_table(
     return engine(conn).create_table(table, read_select(sql_file, **(identifiers or {})), params, unordered=unordered)
 
 
-def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, parts: int) -> int:
+def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, boundaries: list[str]) -> int:
     """`create_table` of a SELECT that gives only the rows `in_table_part(key)` of each source, one
-    statement per part, in one transaction: each statement's joins hold only their part of the rows
-    in memory (a many-way join of millions of rows otherwise spills every hash table under the
-    DuckDB limit). Spark builds the table in one statement, part 0 of 1: its joins are partitioned
-    already."""
-    return engine(conn).create_table(table, read_select(sql_file), parts=parts)
+    statement per range of keys (cut at `boundaries`, see part_boundaries), in one transaction: each
+    statement's joins hold only their part of the rows in memory (a many-way join of millions of
+    rows otherwise spills every hash table under the DuckDB limit). Spark builds the table in one
+    statement, all keys: its joins are partitioned already."""
+    return engine(conn).create_table(table, read_select(sql_file), parts=boundaries)
 
 
 # The filter of a SELECT built in parts, stated once per source as `in_table_part(key)`: the rows
-# whose key hashes to part `table_part` of `table_parts`. A macro, so the Spark engine expands it
-# where it is used (common/dialects.py).
+# whose key is in the part's range [part_from, part_to), the last part open-ended. A comparison
+# with constants, so DuckDB filters within the scan: a hash of the key per row and part cost four
+# times as much, a cost that grew with the square of the customers (every part scans every
+# source). A macro, so the Spark engine expands it where it is used (common/dialects.py).
 IN_TABLE_PART = (
     "create or replace temp macro in_table_part(row_key) as "
-    "hash(row_key) % getvariable('table_parts') = getvariable('table_part')"
+    "row_key >= getvariable('part_from') and (getvariable('part_is_last') or row_key < getvariable('part_to'))"
 )
 
 
-def select_part(conn: duckdb.DuckDBPyConnection, part: int, parts: int) -> None:
-    """Which part of its rows a SELECT built in parts gives next (see create_table_in_parts). Spark
-    cannot even plan such a SELECT before the variables are set: DuckDB reads a missing one as null."""
+def select_part(conn: duckdb.DuckDBPyConnection, part_from: str = "", part_to: str | None = None) -> None:
+    """Which keys a SELECT built in parts gives next (see create_table_in_parts): from `part_from`
+    up to, not including, `part_to`; by default every key. Spark cannot even plan such a SELECT
+    before the variables are set: DuckDB reads a missing one as null."""
     conn.execute(IN_TABLE_PART)
-    conn.execute("set variable table_parts = ?", [parts])
-    conn.execute("set variable table_part = ?", [part])
+    conn.execute("set variable part_from = ?", [part_from])
+    conn.execute("set variable part_to = ?", [part_to or ""])
+    conn.execute("set variable part_is_last = ?", [part_to is None])
+
+
+def part_ranges(boundaries: list[str]) -> list[tuple[str, str | None]]:
+    """The key ranges that `boundaries` (sorted) cut all keys into: [from, to), the last open."""
+    return list(zip(["", *boundaries], [*boundaries, None]))
+
+
+def part_boundaries(conn: duckdb.DuckDBPyConnection, table: str, key: str, rows_per_part: int) -> list[str]:
+    """Keys that cut `table` into parts of about `rows_per_part` rows each by `key` (none when it
+    has fewer rows): the first key of each part after the first, read off a sample of 100k keys.
+    The sample only sets the parts' sizes; any boundaries give the same rows."""
+    parts = -(-row_count(conn, table) // rows_per_part)
+    if parts <= 1:
+        return []
+    rows = conn.execute(
+        f"select min(row_key) from (select row_key, ntile($parts) over (order by row_key) as part "
+        f"from (select {quote(key)} as row_key from {quote(table)} where {quote(key)} is not null "
+        "using sample reservoir(100000 rows) repeatable (7))) group by part having part > 1 order by part",
+        {"parts": parts},
+    ).fetchall()
+    return sorted({boundary for (boundary,) in rows})
 
 
 def create_temp_table(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, params: dict | None = None) -> int:
@@ -172,7 +197,8 @@ class Engine(Protocol):
     another dialect translates them (common.spark.SparkConnection)."""
 
     def create_table(
-        self, table: str, select: str, params: dict | None = None, unordered: bool = False, parts: int | None = None,
+        self, table: str, select: str, params: dict | None = None, unordered: bool = False,
+        parts: list[str] | None = None,
     ) -> int: ...
     def create_temp_table(self, table: str, select: str, params: dict | None = None) -> int: ...
     def create_view(self, view: str, select: str, temporary: bool = False) -> None: ...
@@ -226,19 +252,20 @@ class DuckDBEngine:
         self.conn = conn
 
     def create_table(
-        self, table: str, select: str, params: dict | None = None, unordered: bool = False, parts: int | None = None,
+        self, table: str, select: str, params: dict | None = None, unordered: bool = False,
+        parts: list[str] | None = None,
     ) -> int:
-        """Defined empty, then filled by one INSERT, or one per part, in one transaction (see
-        create_table and create_table_in_parts)."""
+        """Defined empty, then filled by one INSERT, or one per range of keys that the `parts`
+        boundaries cut, in one transaction (see create_table and create_table_in_parts)."""
         conn = self.conn
         if unordered:
             conn.execute("set preserve_insertion_order = false")
         conn.execute("begin transaction")
         try:
-            for part in range(parts or 1):
-                if parts:
-                    select_part(conn, part, parts)
-                if part == 0:
+            for number, (part_from, part_to) in enumerate(part_ranges(parts or [])):
+                if parts is not None:
+                    select_part(conn, part_from, part_to)
+                if number == 0:
                     define_table(conn, table, select, params)
                 run_sql(conn, f"insert into {quote(table)}\n{select}", params)
             conn.execute("commit")

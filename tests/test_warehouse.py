@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from common.spark import SparkConnection
-from common.warehouse import DuckDBEngine, Engine, create_table, create_table_in_parts
+from common.warehouse import DuckDBEngine, Engine, create_table, create_table_in_parts, part_boundaries, part_ranges
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_a_failing_query_keeps_the_previous_table(conn, tmp_path):
 
 
 def test_a_table_built_in_parts_has_each_row_of_its_sources_once(conn, tmp_path):
-    """Each statement reads only the rows in_table_part(key) of every source; together the parts
+    """Each statement reads only the keys in_table_part(key) of every source; together the parts
     give each row once, joins matched within their part."""
     conn.execute("create table customers as select 'C' || range as customer_id, range as n from range(10000)")
     conn.execute("create table orders as select 'C' || (range % 10000) as customer_id, 1 as orders from range(30000)")
@@ -69,20 +69,40 @@ def test_a_table_built_in_parts_has_each_row_of_its_sources_once(conn, tmp_path)
         my_orders as (select customer_id, sum(orders) as orders from orders where in_table_part(customer_id) group by 1)
         select mine.customer_id, mine.n, my_orders.orders from mine join my_orders using (customer_id)
     """)
-    assert create_table_in_parts(conn, "per_customer", sql, 4) == 10_000
+    boundaries = part_boundaries(conn, "customers", "customer_id", 2500)
+    assert len(boundaries) == 3 and boundaries == sorted(boundaries)
+    assert create_table_in_parts(conn, "per_customer", sql, boundaries) == 10_000
     assert conn.execute("select count(distinct customer_id), sum(n), min(orders), max(orders) from per_customer").fetchone() == (
         10_000, sum(range(10_000)), 3, 3,
     )
+    # any boundaries give the same rows, also ones outside the keys
+    assert create_table_in_parts(conn, "per_customer", sql, ["A", "C5", "C55", "D"]) == 10_000
+    assert create_table_in_parts(conn, "per_customer", sql, []) == 10_000
+
+
+def test_the_parts_cut_a_table_into_parts_of_about_the_rows_asked_for(conn):
+    conn.execute("create table customers as select 'C' || range as customer_id from range(200000)")
+    boundaries = part_boundaries(conn, "customers", "customer_id", 50_000)
+    sizes = [
+        conn.execute(
+            "select count(*) from customers where customer_id >= $from and ($to is null or customer_id < $to)",
+            {"from": part_from, "to": part_to},
+        ).fetchone()[0]
+        for part_from, part_to in part_ranges(boundaries)
+    ]
+    assert sum(sizes) == 200_000 and len(sizes) == 4
+    assert all(40_000 < size < 60_000 for size in sizes), sizes
+    assert part_boundaries(conn, "customers", "customer_id", 200_000) == []
 
 
 def test_a_failing_part_keeps_the_previous_table(conn, tmp_path):
     conn.execute("create table customers as select 'C' || range as customer_id from range(100)")
     good = write_sql(tmp_path, "good", "select customer_id from customers where in_table_part(customer_id)")
-    bad = write_sql(tmp_path, "bad", good.read_text() + " and error_in_part_two()")
-    conn.execute("create macro error_in_part_two() as case when getvariable('table_part') = 2 then error('part 2 failed') else true end")
-    create_table_in_parts(conn, "kept", good, 3)
-    with pytest.raises(duckdb.InvalidInputException, match="part 2 failed"):
-        create_table_in_parts(conn, "kept", bad, 3)
+    bad = write_sql(tmp_path, "bad", good.read_text() + " and error_in_last_part()")
+    conn.execute("create macro error_in_last_part() as case when getvariable('part_is_last') then error('last part failed') else true end")
+    create_table_in_parts(conn, "kept", good, ["C3", "C6"])
+    with pytest.raises(duckdb.InvalidInputException, match="last part failed"):
+        create_table_in_parts(conn, "kept", bad, ["C3", "C6"])
     assert conn.execute("select count(*) from kept").fetchone()[0] == 100
 
 

@@ -12,7 +12,7 @@ from common.charts import BLUE, new_figure, no_data_figure, title
 from common.config import ActionsSettings
 from common.labels import label, money, text
 from common.warehouse import (
-    create_table, create_table_in_parts, query_columns, quote, row_count, select_part, table_columns,
+    create_table, create_table_in_parts, part_boundaries, query_columns, quote, select_part, table_columns,
 )
 
 SQL = Path(__file__).parent / "sql"
@@ -43,15 +43,15 @@ def build_customer_profile(conn: duckdb.DuckDBPyConnection) -> int:
     PROFILE_PART_CUSTOMERS customers each."""
     reserved = {"customer_id", "registered_at", "source_row", "source_file"}
     define_customer_attributes(conn, {})
-    select_part(conn, 0, 1)  # the whole profile, for its column names
+    select_part(conn)  # the whole profile, for its column names
     profile_sql = (SQL / "customer_profile.sql").read_text()
     profile_columns = set(query_columns(conn, profile_sql))
     attributes = [name for name in table_columns(conn, "customers") if name not in reserved]
     define_customer_attributes(
         conn, {name: "customer_" + name if name in profile_columns else name for name in attributes}
     )
-    parts = -(-row_count(conn, "customer_lifecycle") // PROFILE_PART_CUSTOMERS) or 1
-    return create_table_in_parts(conn, "customer_profile", SQL / "customer_profile.sql", parts)
+    boundaries = part_boundaries(conn, "customer_lifecycle", "customer_id", PROFILE_PART_CUSTOMERS)
+    return create_table_in_parts(conn, "customer_profile", SQL / "customer_profile.sql", boundaries)
 
 
 def define_customer_attributes(conn: duckdb.DuckDBPyConnection, names: dict[str, str]) -> None:
