@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from common.config import ConfigError, SparkSettings
 from common.dialects import macro_definitions, spark_statements
-from common.warehouse import quote as quote_duckdb, select_part
+from common.warehouse import Parts, quote as quote_duckdb, select_part
 
 DATABASE = "main"
 # DuckDB statements that have no Spark counterpart and need none: Spark writes each table in one
@@ -346,7 +346,7 @@ class SparkConnection:
         self.spark.sql(f"alter table {quote(self.database)}.{quote(staged)} rename to {quote(self.database)}.{quote(table)}")
 
     def create_table(
-        self, table: str, select: str, params=None, unordered: bool = False, parts: list[str] | None = None,
+        self, table: str, select: str, params=None, unordered: bool = False, parts: Parts | None = None,
     ) -> int:
         """A Spark table has no row order to keep (`unordered` changes nothing), and one built in
         parts is built in one statement of every key: Spark's joins are partitioned already."""

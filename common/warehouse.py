@@ -9,6 +9,7 @@ Spark engine a `common.spark.SparkConnection`; the table helpers hand their work
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -53,20 +54,31 @@ def create_table(
     return engine(conn).create_table(table, read_select(sql_file, **(identifiers or {})), params, unordered=unordered)
 
 
-def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, boundaries: list[str]) -> int:
+@dataclass(frozen=True)
+class Parts:
+    """A table built in parts: ranges of `key`, each holding about `rows` rows of `table` (the
+    table that has every key of the SELECT's sources, e.g. customer_lifecycle by customer_id)."""
+
+    table: str
+    key: str
+    rows: int
+
+
+def create_table_in_parts(conn: duckdb.DuckDBPyConnection, table: str, sql_file: Path, parts: Parts) -> int:
     """`create_table` of a SELECT that gives only the rows `in_table_part(key)` of each source, one
-    statement per range of keys (cut at `boundaries`, see part_boundaries), in one transaction: each
-    statement's joins hold only their part of the rows in memory (a many-way join of millions of
-    rows otherwise spills every hash table under the DuckDB limit). Spark builds the table in one
-    statement, all keys: its joins are partitioned already."""
-    return engine(conn).create_table(table, read_select(sql_file), parts=boundaries)
+    statement per range of keys (see part_boundaries), in one transaction: each statement's joins
+    hold only their part of the rows in memory (a many-way join of millions of rows otherwise
+    spills every hash table under the DuckDB limit). Spark builds the table in one statement of
+    every key: its joins are partitioned already."""
+    return engine(conn).create_table(table, read_select(sql_file), parts=parts)
 
 
 # The filter of a SELECT built in parts, stated once per source as `in_table_part(key)`: the rows
-# whose key is in the part's range [part_from, part_to), the last part open-ended. A comparison
-# with constants, so DuckDB filters within the scan: a hash of the key per row and part cost four
-# times as much, a cost that grew with the square of the customers (every part scans every
-# source). A macro, so the Spark engine expands it where it is used (common/dialects.py).
+# whose key is in the part's range [part_from, part_to), the last part open-ended (a null key is in
+# none: the table that sets the parts' keys has none). A comparison with constants, so DuckDB
+# filters within the scan: a hash of the key per row and part cost four times as much, a cost that
+# grew with the square of the customers (every part scans every source). A macro, so the Spark
+# engine expands it where it is used (common/dialects.py).
 IN_TABLE_PART = (
     "create or replace temp macro in_table_part(row_key) as "
     "row_key >= getvariable('part_from') and (getvariable('part_is_last') or row_key < getvariable('part_to'))"
@@ -198,7 +210,7 @@ class Engine(Protocol):
 
     def create_table(
         self, table: str, select: str, params: dict | None = None, unordered: bool = False,
-        parts: list[str] | None = None,
+        parts: Parts | None = None,
     ) -> int: ...
     def create_temp_table(self, table: str, select: str, params: dict | None = None) -> int: ...
     def create_view(self, view: str, select: str, temporary: bool = False) -> None: ...
@@ -253,16 +265,17 @@ class DuckDBEngine:
 
     def create_table(
         self, table: str, select: str, params: dict | None = None, unordered: bool = False,
-        parts: list[str] | None = None,
+        parts: Parts | None = None,
     ) -> int:
-        """Defined empty, then filled by one INSERT, or one per range of keys that the `parts`
-        boundaries cut, in one transaction (see create_table and create_table_in_parts)."""
+        """Defined empty, then filled by one INSERT, or one per range of keys (see create_table and
+        create_table_in_parts), in one transaction."""
         conn = self.conn
+        boundaries = part_boundaries(conn, parts.table, parts.key, parts.rows) if parts is not None else []
         if unordered:
             conn.execute("set preserve_insertion_order = false")
         conn.execute("begin transaction")
         try:
-            for number, (part_from, part_to) in enumerate(part_ranges(parts or [])):
+            for number, (part_from, part_to) in enumerate(part_ranges(boundaries)):
                 if parts is not None:
                     select_part(conn, part_from, part_to)
                 if number == 0:

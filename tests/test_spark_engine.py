@@ -194,10 +194,11 @@ def assert_equal_values(expected, actual, where: str = "value") -> None:
         assert expected == actual, f"{where}: {expected!r} != {actual!r}"
 
 
-def test_the_profile_built_in_parts_is_built_on_spark_with_the_rows_it_has_on_duckdb(spark, tmp_path):
-    """Spark builds the profile in one statement, part 0 of 1: the variables naming the part are set
-    before Spark first plans its SELECT (for the column names), where an unset one is an error (on
-    DuckDB it reads as null)."""
+def test_the_profile_built_in_parts_is_built_on_spark_with_the_rows_it_has_on_duckdb(spark, tmp_path, monkeypatch):
+    """Spark builds the profile in one statement of every customer, however many a DuckDB part
+    holds: the variables naming the part are set before Spark first plans its SELECT (for the
+    column names), where an unset one is an error (on DuckDB it reads as null)."""
+    from assets.actions import building as actions_building
     from assets.actions.building import build_customer_profile
     from common.spark import SparkConnection
     from common.warehouse import literal, quote
@@ -212,6 +213,7 @@ def test_the_profile_built_in_parts_is_built_on_spark_with_the_rows_it_has_on_du
             file = tmp_path / f"{table}.parquet"
             duck.execute(f"copy {quote(table)} to {literal(str(file))} (format parquet)")
             spark.read.parquet(str(file)).write.saveAsTable(f"main.{table}")
+        monkeypatch.setattr(actions_building, "PROFILE_PART_CUSTOMERS", 1)  # three parts on DuckDB
         assert build_customer_profile(conn) == 3
         on_spark = spark.table("main.customer_profile")
         on_duckdb = duck.execute("select * from customer_profile")

@@ -12,7 +12,7 @@ from common.charts import BLUE, new_figure, no_data_figure, title
 from common.config import ActionsSettings
 from common.labels import label, money, text
 from common.warehouse import (
-    create_table, create_table_in_parts, part_boundaries, query_columns, quote, select_part, table_columns,
+    Parts, create_table, create_table_in_parts, query_columns, quote, select_part, table_columns,
 )
 
 SQL = Path(__file__).parent / "sql"
@@ -50,8 +50,8 @@ def build_customer_profile(conn: duckdb.DuckDBPyConnection) -> int:
     define_customer_attributes(
         conn, {name: "customer_" + name if name in profile_columns else name for name in attributes}
     )
-    boundaries = part_boundaries(conn, "customer_lifecycle", "customer_id", PROFILE_PART_CUSTOMERS)
-    return create_table_in_parts(conn, "customer_profile", SQL / "customer_profile.sql", boundaries)
+    parts = Parts("customer_lifecycle", "customer_id", PROFILE_PART_CUSTOMERS)
+    return create_table_in_parts(conn, "customer_profile", SQL / "customer_profile.sql", parts)
 
 
 def define_customer_attributes(conn: duckdb.DuckDBPyConnection, names: dict[str, str]) -> None:
