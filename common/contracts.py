@@ -25,7 +25,7 @@ from dagster._core.definitions.assets.definition.assets_definition import string
 
 from common.lineage import build_order, warehouse_reads
 from common.resources import Warehouse
-from common.warehouse import column_types, comment_on, literal, quote, table_names, view_names
+from common.warehouse import column_types, comment_on, literal, quote, table_names, transaction, view_names
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SNAPSHOT_DATABASE = "lifecycle"
@@ -275,18 +275,13 @@ def document_warehouse(conn: duckdb.DuckDBPyConnection) -> list[str]:
     right before publishing."""
     contracts = load_contracts()
     without = []
-    conn.execute("begin transaction")  # one commit for all: each on its own costs a write to disk
-    try:
+    with transaction(conn):  # one commit for all: each on its own costs a write to disk
         for table, kind in warehouse_objects(conn).items():
             if table not in contracts:
                 without.append(table)
                 continue
             declared = contracts[table]
             comment_on(conn, table, kind, declared.description, column_descriptions(conn, table))
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
     return without
 
 

@@ -9,6 +9,7 @@ Spark engine a `common.spark.SparkConnection`; the table helpers hand their work
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -225,6 +226,18 @@ class Engine(Protocol):
     def query_columns(self, select: str) -> list[str]: ...
 
 
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection):
+    """All of the block's statements or none: committed when it ends, rolled back if it raises."""
+    conn.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
+
+
 def engine(conn) -> Engine:
     """The engine behind a connection: DuckDB's own connection is wrapped, a SparkConnection is one."""
     return DuckDBEngine(conn) if isinstance(conn, duckdb.DuckDBPyConnection) else conn
@@ -243,12 +256,7 @@ def define_table(conn: duckdb.DuckDBPyConnection, table: str, select: str, param
     transaction can read back empty (seen with a GROUP BY of over ~120k rows and no id column)."""
     name = quote(table)
     run_sql(conn, f"create or replace table {name} as\n{select}\nwith no data", params)
-    columns = conn.execute(
-        "select column_name, data_type from duckdb_columns() "
-        "where table_name = ? and schema_name = 'main' and database_name = current_database() "
-        "order by column_index",
-        [table],
-    ).fetchall()
+    columns = DuckDBEngine(conn).column_types(table).items()
     uncompressed = {column for column, data_type in columns if column in IDENTIFIER_COLUMNS and data_type == "VARCHAR"}
     definitions = ",\n    ".join(
         f"{quote(column)} {data_type}" + (" using compression uncompressed" if column in uncompressed else "")
@@ -273,18 +281,14 @@ class DuckDBEngine:
         boundaries = part_boundaries(conn, parts.table, parts.key, parts.rows) if parts is not None else []
         if unordered:
             conn.execute("set preserve_insertion_order = false")
-        conn.execute("begin transaction")
         try:
-            for number, (part_from, part_to) in enumerate(part_ranges(boundaries)):
-                if parts is not None:
-                    select_part(conn, part_from, part_to)
-                if number == 0:
-                    define_table(conn, table, select, params)
-                run_sql(conn, f"insert into {quote(table)}\n{select}", params)
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
+            with transaction(conn):
+                for number, (part_from, part_to) in enumerate(part_ranges(boundaries)):
+                    if parts is not None:
+                        select_part(conn, part_from, part_to)
+                    if number == 0:
+                        define_table(conn, table, select, params)
+                    run_sql(conn, f"insert into {quote(table)}\n{select}", params)
         finally:
             if unordered:
                 conn.execute("reset preserve_insertion_order")
@@ -310,8 +314,7 @@ class DuckDBEngine:
     def replace_rows(self, table: str, rows: str, key: str) -> int:
         conn = self.conn
         name, new, column = quote(table), quote(rows), quote(key)
-        conn.execute("begin transaction")
-        try:
+        with transaction(conn):
             conn.execute(f"create table if not exists {name} as select * from {new} with no data")
             existing = set(self.column_types(table))
             for added, data_type, *_ in conn.execute(f"describe {new}").fetchall():
@@ -319,10 +322,6 @@ class DuckDBEngine:
                     conn.execute(f"alter table {name} add column {quote(added)} {data_type}")
             conn.execute(f"delete from {name} where {column} in (select {column} from {new})")
             conn.execute(f"insert into {name} by name select * from {new}")
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
         return self.row_count(table)
 
     def row_count(self, table: str) -> int:
