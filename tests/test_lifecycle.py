@@ -32,7 +32,7 @@ def shop(buyers: dict = BUYERS, settings: LifecycleSettings = LifecycleSettings(
         ],
         AS_OF,
     )
-    build(conn, "customer_purchase_days", "customer_rfm")
+    build(conn, "customer_purchase_days", "customer_rfm", "purchase_chains", "repeat_timing")
     conn.execute("create table customer_clv (customer_id varchar, p_alive double, clv_12m double, clv_status varchar)")
     conn.executemany("insert into customer_clv values (?, ?, ?, 'ok')", [[c, p, v] for c, (_, p, v) in buyers.items()])
     conn.execute(
@@ -84,6 +84,28 @@ def test_each_stage_carries_the_rule_that_put_it_there_and_the_rules_version(bas
     assert base.execute("select count(*) from customer_lifecycle where is_prospect").fetchone()[0] == 3
 
 
+def test_the_typical_days_between_purchases_of_the_rules_is_the_median_repeat_timing_publishes(base):
+    (published,) = base.execute(
+        "select median_days from repeat_timing where measure = 'days_between_purchases' and category = '(all)'"
+    ).fetchone()
+    assert published == 133.0  # the base's gaps: 30, 31, 31, 235, 243 and 1065 days; (31 + 235) / 2
+    rule = base.execute("select stage_rule from customer_lifecycle where customer_id = 'one_time_at_risk'").fetchone()[0]
+    assert f"the typical {published} days between purchases" in rule
+
+
+def test_where_nobody_bought_twice_the_typical_days_between_purchases_are_30():
+    one_time_buyers = {name: ([days[-1]], p_alive, clv) for name, (days, p_alive, clv) in BUYERS.items()}
+    conn = shop(one_time_buyers)
+    assert conn.execute("select count(*) from repeat_timing").fetchone()[0] == 0
+    rules = dict(conn.execute("select customer_id, stage_rule from customer_lifecycle where stage = 'at_risk'").fetchall())
+    assert rules["one_time_at_risk"] == (
+        "at risk: one purchase, 305 days ago (more than 2.0 x the typical 30.0 days between purchases)"
+    )
+    history = conn.execute(
+        "select stage from lifecycle_history where customer_id = 'one_time_at_risk' and snapshot_date = date '2024-12-31'"
+    ).fetchone()
+    assert history == ("at_risk",)
+
 def test_each_person_carries_the_date_of_their_last_engagement_up_to_as_of(base):
     last = dict(base.execute("select customer_id, last_event_date from customer_lifecycle").fetchall())
     assert last["prospect_recent"] == date(2024, 12, 20)  # its visit after as_of is not counted
@@ -122,7 +144,7 @@ def month_end_stages(spends: dict[str, float], vip_top_share: float) -> dict[str
     ] + [{"order_id": f"lapsed-{day}", "customer_id": "lapsed_big_spender", "day": day, "amount": 1_000.0}
          for day in ("2022-01-03", "2022-02-01")]
     conn = purchase_log(lines, AS_OF)
-    build(conn, "customer_purchase_days", "lifecycle_history", lifecycle=LifecycleSettings(vip_top_share=vip_top_share))
+    build(conn, "customer_purchase_days", "purchase_chains", "repeat_timing", "lifecycle_history", lifecycle=LifecycleSettings(vip_top_share=vip_top_share))
     return dict(conn.execute("select customer_id, stage from lifecycle_history where snapshot_date = '2024-06-30'").fetchall())
 
 

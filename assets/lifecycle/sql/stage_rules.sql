@@ -65,12 +65,10 @@ create or replace temp macro prospect_rule_text(rule, days_since_engagement, pro
     end;
 
 -- The base's median days between consecutive purchase days (30 when nobody bought twice): the
--- yardstick of the at-risk rule for buyers without a P(alive).
+-- yardstick of the at-risk rule for buyers without a P(alive). repeat_timing publishes it, read off
+-- a count per interval length: one number for the report and the rules, and no sort of every
+-- customer's purchase days nor every interval held in memory to find it again.
 create or replace temp macro typical_interval() as table
-    select coalesce(median(gap_days), 30) as median_days_between_purchases
-    from (
-        select purchase_date - lag(purchase_date) over (partition by customer_id order by purchase_date) as gap_days
-        from main.customer_purchase_days
-        where is_purchase_day
-    )
-    where gap_days is not null;
+    select coalesce(max(median_days), 30) as median_days_between_purchases
+    from main.repeat_timing
+    where measure = 'days_between_purchases' and category = '(all)';
