@@ -356,7 +356,10 @@ class SparkConnection:
         self.create_table_as(table, statements[-1], params)
         return self.row_count(table)
 
-    def create_temp_table(self, table: str, select: str, params=None) -> int:
+    def create_temp_table(self, table: str, select: str, params=None, parts: Parts | None = None) -> int:
+        """In parts or not, one statement of every key (see create_table)."""
+        if parts is not None:
+            select_part(self)
         self.execute(f"create or replace temp table {quote_duckdb(table)} as\n{select}", params)
         return self.row_count(table)
 

@@ -5,6 +5,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from assets.lifecycle import building as lifecycle_building
 from common.config import LifecycleSettings
 from fixtures import build, purchase_log
 AS_OF = date(2024, 12, 31)
@@ -179,6 +180,20 @@ def test_transition_counts_from_each_stage_add_up_to_that_stage_at_the_previous_
     assert checked > 10 and mismatches == 0
     rates = base.execute("select snapshot_date, from_stage, sum(rate) from lifecycle_transitions group by 1, 2").fetchall()
     assert all(total == pytest.approx(1.0) for *_, total in rates)
+
+
+def test_transitions_counted_in_parts_of_the_customers_are_those_counted_at_once(monkeypatch):
+    conn = shop()
+    at_once = conn.execute("select * from lifecycle_transitions").fetchall()
+    history_rows = conn.execute("select count(*) from lifecycle_history").fetchone()[0]
+    monkeypatch.setattr(lifecycle_building, "TRANSITION_PART_ROWS", history_rows // 4)
+    build(conn, "lifecycle_transitions")
+    # each part counted some of the same moves: the counts were added up
+    counts, moves = conn.execute(
+        "select count(*), count(distinct (snapshot_date, from_stage, to_stage)) from lifecycle_moves"
+    ).fetchone()
+    assert counts > moves
+    assert conn.execute("select * from lifecycle_transitions").fetchall() == at_once
 
 
 def test_cohort_retention_is_the_share_of_a_cohort_buying_in_a_later_month(base):
