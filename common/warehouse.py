@@ -9,6 +9,7 @@ Spark engine a `common.spark.SparkConnection`; the table helpers hand their work
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,14 +294,11 @@ class DuckDBEngine:
         """Defined empty, then filled by one INSERT, or one per range of keys (see create_table and
         create_table_in_parts), in one transaction."""
         conn = self.conn
-        boundaries = part_boundaries(conn, parts.table, parts.key, parts.rows) if parts is not None else []
         if unordered:
             conn.execute("set preserve_insertion_order = false")
         try:
             with transaction(conn):
-                for number, (part_from, part_to) in enumerate(part_ranges(boundaries)):
-                    if parts is not None:
-                        select_part(conn, part_from, part_to)
+                for number in self.each_part(parts):
                     if number == 0:
                         define_table(conn, table, select, params)
                     run_sql(conn, f"insert into {quote(table)}\n{select}", params)
@@ -311,13 +309,21 @@ class DuckDBEngine:
 
     def create_temp_table(self, table: str, select: str, params: dict | None = None, parts: Parts | None = None) -> int:
         """Created by the first part's rows (or by every row), each further part's rows inserted."""
-        boundaries = part_boundaries(self.conn, parts.table, parts.key, parts.rows) if parts is not None else []
-        for number, (part_from, part_to) in enumerate(part_ranges(boundaries)):
-            if parts is not None:
-                select_part(self.conn, part_from, part_to)
+        for number in self.each_part(parts):
             statement = f"create or replace temp table {quote(table)} as" if number == 0 else f"insert into {quote(table)}"
             run_sql(self.conn, f"{statement}\n{select}", params)
         return self.row_count(table)
+
+    def each_part(self, parts: Parts | None) -> Iterator[int]:
+        """Select each range of keys of `parts` in turn (see select_part) and yield its number, for
+        the statements of a table built in parts; without parts, yield 0 once and select nothing."""
+        if parts is None:
+            yield 0
+            return
+        boundaries = part_boundaries(self.conn, parts.table, parts.key, parts.rows)
+        for number, (part_from, part_to) in enumerate(part_ranges(boundaries)):
+            select_part(self.conn, part_from, part_to)
+            yield number
 
     def create_view(self, view: str, select: str, temporary: bool = False) -> None:
         self.conn.execute(f"create or replace {'temp ' if temporary else ''}view {quote(view)} as\n{select}")
